@@ -1,0 +1,1 @@
+"""Storage backends: where master and fragment bytes live."""

@@ -1,0 +1,1 @@
+"""The aggregation core: fragment grid model, planning, stitching and fragment files."""

@@ -1,0 +1,320 @@
+"""Fragment files: naming, locating, creating, reading, writing and describing them.
+
+A fragment is an ordinary netCDF file holding one piece of an aggregated variable.  It
+is *self-describing*: besides the piece itself (with the variable's attributes) it
+holds the coordinate values of its sub-domain, the master's global attributes and
+global attributes that record its place in the master:
+
+``semsl_variable``
+    path of the aggregated variable in the master (``/tas``, ``/group/tas``)
+``semsl_master``
+    the master file's name
+``semsl_master_dimensions`` / ``semsl_unlimited_dimensions``
+    the aggregated dimensions (blank-separated), and those of them that are unlimited
+``semsl_master_shape`` / ``semsl_fragment_start`` / ``semsl_fragment_index``
+    the master shape, the fragment's first index per dimension and its grid index
+
+With those, ``semsl rebuild-master`` recreates a lost master from the fragments alone.
+Packing attributes are not copied to the fragment variable (its values are stored packed
+and the master unpacks them once, see FORMATS.md section 4); they are kept as
+``semsl_scale_factor`` / ``semsl_add_offset`` for rebuilding.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import netCDF4
+import numpy as np
+import numpy.typing as npt
+
+from semsl.errors import (
+    FragmentDtypeError,
+    FragmentNotFoundError,
+    FragmentReadError,
+    FragmentShapeError,
+    UnsupportedFeatureError,
+)
+from semsl.resources import NETCDF_LOCK, OpenFragment
+
+__all__ = [
+    "FragmentContext",
+    "FragmentMetadata",
+    "FragmentSpec",
+    "check_fragment",
+    "create_fragment",
+    "fragment_name",
+    "open_fragment",
+    "read_piece",
+    "relative_uri",
+    "resolve_uri",
+    "write_metadata",
+    "write_piece",
+]
+
+#: Attributes of the master variable that are not copied onto fragment variables.
+_NOT_COPIED = frozenset({"_FillValue", "scale_factor", "add_offset", "aggregated_dimensions",
+                         "aggregated_data"})
+#: Width of grid indices in fragment names along unlimited dimensions (they may grow).
+_UNLIMITED_INDEX_WIDTH = 4
+
+
+@dataclass(frozen=True)
+class FragmentContext:
+    """What error messages name: the master file and the aggregated variable."""
+
+    master: str
+    variable: str
+
+
+@dataclass
+class FragmentSpec:
+    """How the fragment files of one aggregated variable are created.
+
+    Attributes
+    ----------
+    file_format
+        netCDF format of the fragment files (``NETCDF4`` or ``NETCDF3_CLASSIC``).
+    dimensions
+        Dimension names, as in the master.
+    unlimited
+        Per dimension, whether it is unlimited in the master (it is then unlimited in
+        the fragment too, so that a fragment at the end can grow).
+    dtype
+        The variable's data type.
+    fill_value
+        ``fill_value`` as given to ``createVariable`` (``None``, ``False`` or a value).
+    variable_options
+        The other ``createVariable`` keywords that apply to fragment variables
+        (compression, chunking, endianness, quantization).
+    """
+
+    file_format: str
+    dimensions: tuple[str, ...]
+    unlimited: tuple[bool, ...]
+    dtype: np.dtype[Any]
+    fill_value: Any = None
+    variable_options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FragmentMetadata:
+    """The self-describing content written into a fragment when its master is closed."""
+
+    variable: str
+    master: str
+    master_dimensions: tuple[str, ...]
+    unlimited_dimensions: tuple[str, ...]
+    master_shape: tuple[int, ...]
+    start: tuple[int, ...]
+    index: tuple[int, ...]
+    shape: tuple[int, ...]
+    global_attributes: Mapping[str, Any]
+    variable_attributes: Mapping[str, Any]
+    #: dimension name -> (coordinate values of the sub-domain, attributes)
+    coordinates: Mapping[str, tuple[npt.NDArray[Any], Mapping[str, Any]]]
+
+
+def fragment_name(stem: str, variable_path: str, index: Sequence[int],
+                  grid_shape: Sequence[int], unlimited: Sequence[bool]) -> str:
+    """Return the conventional file name of a fragment.
+
+    ``<stem>.<variable>.<i>.<j>...nc`` with each grid index zero-padded to the number
+    of digits of the grid's extent, so a plain sort of names is the master's order
+    (at least four digits along unlimited dimensions, which may grow).  A variable in
+    a group is named by its path with ``.`` for ``/``.
+    """
+    name = variable_path.strip("/").replace("/", ".")
+    parts = []
+    for i, n, unlim in zip(index, grid_shape, unlimited, strict=True):
+        width = max(len(str(max(n - 1, 0))), _UNLIMITED_INDEX_WIDTH if unlim else 1)
+        parts.append(str(i).zfill(width))
+    return ".".join([stem, name, *parts, "nc"])
+
+
+def resolve_uri(uri: str, master_dir: str) -> str:
+    """Return the local path of a fragment URI found in a master.
+
+    Relative URI references are resolved against the master's folder (CF-1.13 section
+    2.8); ``file://`` URIs are absolute paths.  Other schemes need a storage backend.
+    """
+    parts = urlsplit(uri)
+    if parts.scheme in ("", "file") or (len(parts.scheme) == 1 and os.name == "nt"):
+        if parts.scheme == "file":
+            return unquote(parts.path)
+        return os.path.normpath(os.path.join(master_dir, unquote(uri)))
+    raise UnsupportedFeatureError(
+        f"fragment URI {uri!r} uses the {parts.scheme!r} scheme; this version of semsl "
+        "reads fragments from local files only"
+    )
+
+
+def relative_uri(path: str, master_dir: str) -> str:
+    """Return the URI to record for a fragment: relative when under the master's folder."""
+    rel = os.path.relpath(path, master_dir)
+    if rel.startswith(os.pardir):
+        return Path(os.path.abspath(path)).as_uri()
+    return Path(rel).as_posix()
+
+
+def create_fragment(path: str, spec: FragmentSpec, shape: Sequence[int], identifier: str,
+                    ) -> OpenFragment:
+    """Create a fragment file for a piece of ``shape``; its values start as fill value."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with NETCDF_LOCK:
+        ds = netCDF4.Dataset(path, "w", format=spec.file_format)
+        try:
+            for name, size, unlim in zip(spec.dimensions, shape, spec.unlimited, strict=True):
+                ds.createDimension(name, None if unlim else size)
+            options = dict(spec.variable_options)
+            if options.get("chunksizes") is not None:
+                options["chunksizes"] = [max(1, min(c, n)) for c, n in
+                                         zip(options["chunksizes"], shape, strict=True)]
+            var = ds.createVariable(identifier, spec.dtype, spec.dimensions,
+                                    fill_value=spec.fill_value, **options)
+            _raw(var)
+        except BaseException:
+            ds.close()
+            os.remove(path)
+            raise
+    return OpenFragment(ds, writable=True, checked=True)
+
+
+def open_fragment(path: str, writable: bool, context: FragmentContext) -> OpenFragment:
+    """Open an existing fragment file; a missing or unreadable file is a clear error."""
+    if not os.path.exists(path):
+        raise FragmentNotFoundError(
+            "the master lists this fragment but the file does not exist; restore it, or "
+            "run 'semsl verify' to list every missing fragment",
+            master=context.master, variable=context.variable, uri=path)
+    try:
+        with NETCDF_LOCK:
+            ds = netCDF4.Dataset(path, "a" if writable else "r")
+    except OSError as err:
+        raise FragmentReadError(f"the fragment cannot be opened as netCDF ({err})",
+                                master=context.master, variable=context.variable,
+                                uri=path) from err
+    return OpenFragment(ds, writable=writable)
+
+
+def check_fragment(entry: OpenFragment, identifier: str, expected: Sequence[int],
+                   dtype: np.dtype[Any], unlimited: Sequence[bool],
+                   context: FragmentContext) -> None:
+    """Check once that a fragment holds ``identifier`` with the grid's shape and dtype.
+
+    Along unlimited dimensions a fragment may be shorter than its block (it was not
+    written that far); what is missing reads as fill value.
+    """
+    if entry.checked:
+        return
+    where = {"master": context.master, "variable": context.variable,
+             "uri": entry.dataset.filepath()}
+    var = entry.dataset.variables.get(identifier.lstrip("/"))
+    if var is None:
+        raise FragmentReadError(f"the fragment has no variable {identifier!r}", **where)
+    shape = var.shape
+    bad = len(shape) != len(expected) or any(
+        (n > e) if unlim else (n != e)
+        for n, e, unlim in zip(shape, expected, unlimited, strict=True))
+    if bad:
+        raise FragmentShapeError(f"the fragment's variable has shape {shape}, the master's "
+                                 f"map says {tuple(expected)}", **where)
+    if var.dtype != dtype:
+        raise FragmentDtypeError(f"the fragment's variable has data type {var.dtype}, the "
+                                 f"master's variable has {dtype}", **where)
+    _raw(var)
+    entry.checked = True
+
+
+def read_piece(entry: OpenFragment, identifier: str, inner: tuple[slice, ...],
+               fill: Any) -> npt.NDArray[Any]:
+    """Read the raw values ``inner`` of a fragment (fill value beyond a short fragment)."""
+    var = entry.dataset.variables[identifier.lstrip("/")]
+    actual = var.shape
+    if all(s.stop <= n for s, n in zip(inner, actual, strict=True)):
+        with NETCDF_LOCK:
+            return np.asarray(var[inner])
+    wanted = tuple(len(range(s.start, s.stop, s.step)) for s in inner)
+    out = np.full(wanted, fill, dtype=var.dtype)
+    clipped = tuple(slice(s.start, min(s.stop, n), s.step) for s, n in
+                    zip(inner, actual, strict=True))
+    valid = tuple(slice(0, len(range(c.start, c.stop, c.step))) for c in clipped)
+    if all(v.stop > 0 for v in valid):
+        with NETCDF_LOCK:
+            out[valid] = var[clipped]
+    return out
+
+
+def write_piece(entry: OpenFragment, identifier: str, inner: tuple[slice, ...],
+                values: npt.NDArray[Any]) -> None:
+    """Write raw ``values`` into the part ``inner`` of a fragment."""
+    var = entry.dataset.variables[identifier.lstrip("/")]
+    with NETCDF_LOCK:
+        var[inner] = values
+
+
+def write_metadata(entry: OpenFragment, identifier: str, meta: FragmentMetadata,
+                   fill: Any) -> None:
+    """Make a fragment self-describing (see the module docstring) and complete.
+
+    A fragment at the end of an unlimited dimension is extended to its block with fill
+    values, so that its shape is exactly what the master's map says.
+    """
+    ds = entry.dataset
+    var = ds.variables[identifier.lstrip("/")]
+    int_type = np.int64 if ds.data_model == "NETCDF4" else np.int32
+    with NETCDF_LOCK:
+        _extend(var, meta.shape, fill)
+        ds.setncatts(dict(meta.global_attributes))
+        ds.setncatts({
+            "semsl_variable": meta.variable,
+            "semsl_master": meta.master,
+            "semsl_master_dimensions": " ".join(meta.master_dimensions),
+            "semsl_unlimited_dimensions": " ".join(meta.unlimited_dimensions),
+            "semsl_master_shape": np.asarray(meta.master_shape, int_type),
+            "semsl_fragment_start": np.asarray(meta.start, int_type),
+            "semsl_fragment_index": np.asarray(meta.index, int_type),
+        })
+        attrs = {k: v for k, v in meta.variable_attributes.items() if k not in _NOT_COPIED}
+        for packing in ("scale_factor", "add_offset"):
+            if packing in meta.variable_attributes:
+                attrs[f"semsl_{packing}"] = meta.variable_attributes[packing]
+        var.setncatts(attrs)
+        for dim, (values, coord_attrs) in meta.coordinates.items():
+            _write_coordinate(ds, dim, values, coord_attrs)
+
+
+def _extend(var: Any, shape: Sequence[int], fill: Any) -> None:
+    """Grow a fragment along unlimited dimensions to its block's ``shape``.
+
+    Writing the fill value at the block's far corner extends every short unlimited
+    dimension; that element did not exist, so it read as fill value before too.
+    """
+    if 0 in shape or all(n >= t for n, t in zip(var.shape, shape, strict=True)):
+        return
+    corner = tuple(slice(t - 1, t) for t in shape)
+    var[corner] = np.full((1,) * len(shape), fill, dtype=var.dtype)
+
+
+def _write_coordinate(ds: Any, dim: str, values: npt.NDArray[Any],
+                      attrs: Mapping[str, Any]) -> None:
+    var = ds.variables.get(dim)
+    if var is None:
+        fill = attrs.get("_FillValue")
+        var = ds.createVariable(dim, values.dtype, (dim,), fill_value=fill)
+        var.setncatts({k: v for k, v in attrs.items() if k != "_FillValue"})
+    _raw(var)
+    if len(values):
+        var[: len(values)] = values
+
+
+def _raw(var: Any) -> None:
+    """Switch a fragment variable to raw values: the master applies mask and scale once."""
+    var.set_auto_maskandscale(False)
+    var.set_always_mask(False)
+    var.set_auto_chartostring(False)

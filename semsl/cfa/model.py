@@ -1,0 +1,252 @@
+"""The in-memory model of an aggregated variable and its fragment grid.
+
+A fragment grid cuts each aggregated dimension into consecutive blocks.  Along dimension
+``k`` the blocks are described by ``boundaries[k]``, the cumulative offsets
+``[0, n0, n0 + n1, ..., size]`` (CF-1.13 section 2.8: the ``map`` rows are the block
+lengths, the offsets their cumulative sums).  Fragment ``(i, j, ...)`` covers
+``boundaries[0][i]:boundaries[0][i+1]`` along the first dimension and so on.
+
+Everything per fragment is held in numpy arrays shaped like the grid, never as one
+Python object per fragment, so that masters with 10**6 fragments stay cheap.  URIs may
+stay in the master file until a fragment is touched (:class:`LazyStrings`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "AggregatedVariable",
+    "FragmentGrid",
+    "LazyStrings",
+    "boundaries_from_lengths",
+    "regular_boundaries",
+]
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+def regular_boundaries(size: int, block: int) -> IntArray:
+    """Return offsets cutting ``size`` elements into blocks of ``block`` (last may be short).
+
+    A dimension of size 0 has no blocks: ``[0]``.
+    """
+    if block <= 0:
+        raise ValueError(f"block length must be positive, not {block}")
+    edges = np.arange(0, size, block, dtype=np.int64)
+    return np.append(edges, np.int64(size))
+
+
+def boundaries_from_lengths(lengths: Sequence[int] | npt.NDArray[np.integer]) -> IntArray:
+    """Return the cumulative offsets ``[0, l0, l0 + l1, ...]`` of block lengths."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    return np.concatenate([np.zeros(1, np.int64), np.cumsum(lengths, dtype=np.int64)])
+
+
+class LazyStrings:
+    """A grid-shaped array of strings read from the master only when asked for.
+
+    Parameters
+    ----------
+    shape
+        The grid shape.
+    read
+        ``read(index)`` returns the string at one grid index; ``read(None)`` returns
+        the whole array.
+    """
+
+    __slots__ = ("_loaded", "_read", "shape")
+
+    def __init__(self, shape: tuple[int, ...], read: Callable[[tuple[int, ...] | None], object]):
+        self.shape = shape
+        self._read = read
+        self._loaded: npt.NDArray[np.object_] | None = None
+
+    def item(self, index: tuple[int, ...]) -> str:
+        """Return the string of one fragment."""
+        if self._loaded is not None:
+            return str(self._loaded[index])
+        return str(self._read(index))
+
+    def load(self) -> npt.NDArray[np.object_]:
+        """Return (and keep) the whole array as an object array of ``str``."""
+        if self._loaded is None:
+            values = np.asarray(self._read(None), dtype=object)
+            self._loaded = values.reshape(self.shape)
+        return self._loaded
+
+
+@dataclass
+class FragmentGrid:
+    """Where each fragment of one aggregated variable sits and what it is.
+
+    Attributes
+    ----------
+    boundaries
+        Per aggregated dimension, the block offsets (length = blocks + 1).
+    uris
+        Per fragment, the fragment's URI as written in the master (relative to the
+        master's location or absolute); ``""`` marks a fragment that was never
+        written.  ``None`` while the grid is being written: URIs then follow the
+        naming convention of :mod:`semsl.cfa.fragments`.
+    present
+        Per fragment, whether a fragment file exists (``False`` reads as fill value);
+        ``None`` while the URIs are still in the master (then a fragment is present
+        when its URI is not empty).
+    identifiers
+        The variable name inside the fragment files: a ``str`` shared by all
+        fragments, or a grid-shaped object array.
+    block_shape
+        The nominal fragment shape used to extend the grid along an unlimited
+        dimension, when known.
+    """
+
+    boundaries: list[IntArray]
+    present: BoolArray | None
+    uris: LazyStrings | npt.NDArray[np.object_] | None = None
+    identifiers: str | npt.NDArray[np.object_] = ""
+    block_shape: tuple[int, ...] | None = None
+
+    @classmethod
+    def regular(cls, shape: Sequence[int], block_shape: Sequence[int], identifier: str,
+                ) -> FragmentGrid:
+        """Return an empty (nothing written) grid of equal blocks over ``shape``."""
+        bounds = [regular_boundaries(n, b) for n, b in zip(shape, block_shape, strict=True)]
+        grid_shape = tuple(len(b) - 1 for b in bounds)
+        present = np.zeros(grid_shape, dtype=bool)
+        uris = np.full(grid_shape, "", dtype=object)
+        return cls(bounds, present, uris, identifier, tuple(block_shape))
+
+    @property
+    def grid_shape(self) -> tuple[int, ...]:
+        """Number of fragments along each dimension."""
+        return tuple(len(b) - 1 for b in self.boundaries)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The aggregated array's shape (the last offset of each dimension)."""
+        return tuple(int(b[-1]) for b in self.boundaries)
+
+    @property
+    def nfragments(self) -> int:
+        """Total number of fragments in the grid."""
+        return int(np.prod(self.grid_shape, dtype=np.int64))
+
+    def fragment_lengths(self, axis: int) -> IntArray:
+        """Block lengths along one dimension (the CF-1.13 ``map`` row)."""
+        return np.diff(self.boundaries[axis])
+
+    def fragment_slices(self, index: tuple[int, ...]) -> tuple[slice, ...]:
+        """Where fragment ``index`` sits in the aggregated array."""
+        return tuple(slice(int(b[i]), int(b[i + 1])) for b, i in zip(self.boundaries, index,
+                                                                      strict=True))
+
+    def fragment_shape(self, index: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of fragment ``index`` according to the grid."""
+        return tuple(int(b[i + 1] - b[i]) for b, i in zip(self.boundaries, index, strict=True))
+
+    def identifier(self, index: tuple[int, ...]) -> str:
+        """The variable name inside fragment ``index``."""
+        if isinstance(self.identifiers, str):
+            return self.identifiers
+        return str(self.identifiers[index])
+
+    def is_present(self, index: tuple[int, ...]) -> bool:
+        """Whether fragment ``index`` exists (else it reads as fill value)."""
+        if self.present is not None:
+            return bool(self.present[index])
+        return bool(self.uri(index))
+
+    def load(self) -> None:
+        """Read every per-fragment value from the master, for updating the grid."""
+        if isinstance(self.uris, LazyStrings):
+            self.uris = self.uris.load()
+        if self.present is None:
+            uris = self.uris if self.uris is not None else np.zeros(self.grid_shape, object)
+            self.present = np.asarray(uris != "", dtype=bool).reshape(self.grid_shape)
+
+    def uri(self, index: tuple[int, ...]) -> str | None:
+        """The URI recorded for fragment ``index`` (``None`` if not recorded)."""
+        if self.uris is None:
+            return None
+        if isinstance(self.uris, LazyStrings):
+            return self.uris.item(index)
+        return str(self.uris[index])
+
+    def grow(self, axis: int, size: int) -> None:
+        """Extend the grid along ``axis`` so that it covers ``size`` elements.
+
+        New blocks have the nominal block length; the last block is cut to ``size``.
+        Used when a write extends an unlimited dimension.
+        """
+        bounds = self.boundaries[axis]
+        if size <= bounds[-1]:
+            return
+        if self.block_shape is None:
+            raise ValueError("cannot grow a grid whose nominal fragment shape is unknown")
+        block = self.block_shape[axis]
+        short_last = len(bounds) > 1 and int(bounds[-1] - bounds[-2]) < block
+        keep = bounds[:-1] if short_last else bounds  # a short last block grows first
+        start = int(keep[-1])
+        tail = regular_boundaries(size - start, block)[1:] + start
+        self.boundaries[axis] = np.concatenate([keep, tail])
+        self._resize_per_fragment(axis)
+
+    def _resize_per_fragment(self, axis: int) -> None:
+        self.load()
+        assert self.present is not None
+        old = self.present.shape[axis]
+        extra = self.grid_shape[axis] - old
+        if extra <= 0:
+            return
+        pad = [(0, 0)] * self.present.ndim
+        pad[axis] = (0, extra)
+        self.present = np.pad(self.present, pad, constant_values=False)
+        if self.uris is not None:
+            self.uris = np.pad(self.uris, pad, constant_values="")
+        if not isinstance(self.identifiers, str):
+            first = self.identifiers.flat[0] if self.identifiers.size else ""
+            self.identifiers = np.pad(self.identifiers, pad, constant_values=first)
+
+
+@dataclass
+class AggregatedVariable:
+    """One aggregated variable as found in (or to be written to) a master file.
+
+    Attributes
+    ----------
+    name
+        The variable's name in its group.
+    group_path
+        Path of its group in the master (``"/"`` for the root group).
+    dimensions
+        Names of the aggregated dimensions, in data order.
+    dtype
+        The aggregated data's numpy dtype.
+    grid
+        The fragment grid.
+    bookkeeping_variables
+        Names of the master variables that encode the grid (hidden from users).
+    bookkeeping_dimensions
+        Names of the master dimensions used only by those variables.
+    bookkeeping_attributes
+        Names of the variable's attributes that encode the aggregation.
+    encoding
+        Name of the parser that read it (``"CF-1.13"`` for new files).
+    """
+
+    name: str
+    group_path: str
+    dimensions: tuple[str, ...]
+    dtype: np.dtype[np.generic]
+    grid: FragmentGrid
+    bookkeeping_variables: tuple[str, ...] = ()
+    bookkeeping_dimensions: tuple[str, ...] = ()
+    bookkeeping_attributes: tuple[str, ...] = ()
+    encoding: str = "CF-1.13"
+    extra: dict[str, object] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""User-facing APIs built on the aggregation core (netCDF4-compatible classes)."""

@@ -1,0 +1,967 @@
+"""netCDF4-python compatible ``Dataset``, ``Group`` and aggregated ``Variable`` classes.
+
+The classes subclass netCDF4-python's own, so a plain netCDF file opened through semsl
+*is* a netCDF4 dataset: every method, keyword, error and ``repr`` is netCDF4's.  What
+semsl adds lives in three places:
+
+* ``format="CFA4"`` / ``"CFA3"`` datasets: the master file is written to a working file
+  beside the target and renamed over it by :meth:`Dataset.close`, so an interrupted or
+  failed write leaves the previous master untouched;
+* aggregated variables (:class:`AggregatedVariable`): the master holds a scalar variable
+  with the variable's attributes; netCDF4's own ``__getitem__``/``__setitem__`` turn
+  keys into hyperslabs and apply mask and scale rules, and semsl overrides only the
+  hyperslab transfer (``_get``/``_put``), which reads and writes fragment files;
+* opening a master for reading or appending recognises aggregation variables by their
+  attributes, hides the aggregation bookkeeping and presents the logical variables.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import tempfile
+import warnings
+import weakref
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import netCDF4
+import numpy as np
+import numpy.typing as npt
+
+from semsl._nccopy import copy_group
+from semsl.cfa import fragments as frag
+from semsl.cfa.indexing import covered, normalise_hyperslab, plan_pieces
+from semsl.cfa.model import AggregatedVariable as AggregationModel
+from semsl.cfa.model import FragmentGrid
+from semsl.cfa.splitter import axis_kind, choose_subarray_shape, validate_subarray_shape
+from semsl.config import DEFAULT_MAX_SUBARRAY_SIZE, parse_size
+from semsl.errors import MasterWriteError, SemslError, SemslWarning, UnsupportedFeatureError
+from semsl.parsers.base import MasterContext, parser_for_group
+from semsl.parsers.cf_aggregation import CFAggregationParser
+from semsl.resources import DEFAULT_OPEN_FILES, NETCDF_LOCK, HandleCache, OpenFragment
+
+__all__ = ["AggregatedVariable", "Dataset", "FragmentInfo", "Group"]
+
+_CFA_FORMATS = {"CFA4": "NETCDF4", "CFA3": "NETCDF3_CLASSIC"}
+#: Length assumed for an unlimited dimension when choosing a fragment shape: its final
+#: length is unknown, and a short guess would cut time into tiny fragments.
+_UNLIMITED_GUESS = 1 << 16
+#: ``createVariable`` keywords of netCDF4 that describe the storage of the data, applied
+#: to the fragment files of an aggregated variable.
+_FRAGMENT_OPTIONS = ("compression", "zlib", "complevel", "shuffle", "szip_coding",
+                     "szip_pixels_per_block", "blosc_shuffle", "fletcher32", "contiguous",
+                     "chunksizes", "endian", "significant_digits", "quantize_mode",
+                     "chunk_cache")
+#: Attribute marking a variable that semsl adds only to give an unlimited dimension its
+#: length in the master (when no other variable spans it).
+_LENGTH_ROLE = "semsl_role"
+
+
+# ----------------------------------------------------------------------------- state
+
+
+@dataclass
+class _Master:
+    """What a root dataset knows about the aggregation it reads or writes."""
+
+    target: str
+    file_format: str
+    writable: bool
+    temp: str | None = None
+    handles: HandleCache = field(default_factory=HandleCache)
+    max_subarray_size: int = DEFAULT_MAX_SUBARRAY_SIZE
+    committed: bool = False
+    #: When updating: the models read from the original master, by group path.
+    pending: dict[str, list[AggregationModel]] = field(default_factory=dict)
+    #: Hidden variables that give unlimited dimensions their length, by dimension.
+    carriers: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    @property
+    def folder(self) -> str:
+        """The master's folder: relative fragment URIs start here."""
+        return os.path.dirname(self.target)
+
+    @property
+    def stem(self) -> str:
+        """The master's file name without its extension."""
+        return os.path.splitext(os.path.basename(self.target))[0]
+
+
+@dataclass
+class _VariableState:
+    """Per aggregated variable: its model, its master and how to create fragments."""
+
+    model: AggregationModel
+    master: _Master
+    spec: frag.FragmentSpec | None
+    written: npt.NDArray[np.bool_]
+
+
+def _set_slot(obj: Any, name: str, value: Any) -> None:
+    """Set a Python-level attribute, bypassing netCDF4's ``__setattr__``.
+
+    netCDF4 turns attribute assignment into netCDF attributes, so semsl's own state
+    lives in ``__slots__`` (and netCDF4's ``ndim``) set through their descriptors.
+    """
+    for klass in type(obj).__mro__:
+        descriptor = klass.__dict__.get(name)
+        if descriptor is not None and hasattr(descriptor, "__set__"):
+            descriptor.__set__(obj, value)
+            return
+    raise AttributeError(name)
+
+
+def _get_slot(obj: Any, name: str) -> Any:
+    for klass in type(obj).__mro__:
+        descriptor = klass.__dict__.get(name)
+        if descriptor is not None and hasattr(descriptor, "__get__"):
+            try:
+                return descriptor.__get__(obj, type(obj))
+            except AttributeError:
+                return None
+    return None
+
+
+def _root(group: Any) -> Any:
+    while group.parent is not None:
+        group = group.parent
+    return group
+
+
+def _master_of(group: Any) -> _Master | None:
+    state = _get_slot(_root(group), "_semsl")
+    return state if isinstance(state, _Master) else None
+
+
+def _walk(group: Any) -> Iterator[Any]:
+    yield group
+    for child in group.groups.values():
+        yield from _walk(child)
+
+
+def _aggregated(group: Any) -> Iterator[AggregatedVariable]:
+    """Every aggregated variable of the dataset that ``group`` belongs to."""
+    for node in _walk(_root(group)):
+        for var in node.variables.values():
+            if isinstance(var, AggregatedVariable):
+                yield var
+
+
+def _find_dimension(group: Any, name: str) -> Any:
+    node = group
+    while node is not None:
+        if name in node.dimensions:
+            return node.dimensions[name]
+        node = node.parent
+    raise KeyError(f"dimension {name} not defined in group {group.path} or its parents")
+
+
+def _find_coordinate(group: Any, name: str) -> Any | None:
+    node = group
+    while node is not None:
+        var = node.variables.get(name)
+        if var is not None and not isinstance(var, AggregatedVariable) and \
+                tuple(var.dimensions) == (name,):
+            return var
+        if name in node.dimensions:
+            return None
+        node = node.parent
+    return None
+
+
+def _read_raw(var: Any, key: Any) -> npt.NDArray[Any]:
+    """Read raw values from a user-visible variable without changing its settings."""
+    saved = (var.mask, var.scale, var.always_mask, var.chartostring)
+    var.set_auto_maskandscale(False)
+    var.set_always_mask(False)
+    var.set_auto_chartostring(False)
+    try:
+        return np.asarray(var[key])
+    finally:
+        var.set_auto_mask(saved[0])
+        var.set_auto_scale(saved[1])
+        var.set_always_mask(saved[2])
+        var.set_auto_chartostring(saved[3])
+
+
+# --------------------------------------------------------------- aggregated variable
+
+
+@dataclass(frozen=True)
+class FragmentInfo:
+    """Read-only view of an aggregated variable's fragment grid (``var.fragments``).
+
+    Attributes
+    ----------
+    grid_shape
+        Number of fragments along each dimension.
+    boundaries
+        Per dimension, the fragment offsets ``[0, ..., size]``.
+    encoding
+        The aggregation encoding of the master (``"CF-1.13"``).
+    """
+
+    grid_shape: tuple[int, ...]
+    boundaries: tuple[npt.NDArray[np.int64], ...]
+    encoding: str
+    _grid: FragmentGrid
+    _folder: str
+
+    @property
+    def nfragments(self) -> int:
+        """Total number of fragments."""
+        return self._grid.nfragments
+
+    @property
+    def fragment_shape(self) -> tuple[int, ...] | None:
+        """The nominal fragment shape (``None`` if fragments are unequal)."""
+        return self._grid.block_shape
+
+    def shape_of(self, index: Sequence[int]) -> tuple[int, ...]:
+        """The shape of fragment ``index``."""
+        return self._grid.fragment_shape(tuple(index))
+
+    def uri(self, index: Sequence[int]) -> str:
+        """The URI recorded for fragment ``index`` (``""`` if it was never written)."""
+        return self._grid.uri(tuple(index)) or ""
+
+    def path(self, index: Sequence[int]) -> str | None:
+        """The file of fragment ``index`` (``None`` if it was never written)."""
+        uri = self.uri(index)
+        return frag.resolve_uri(uri, self._folder) if uri else None
+
+    def present(self) -> npt.NDArray[np.bool_]:
+        """Per fragment, whether it exists (reads every URI from the master)."""
+        self._grid.load()
+        assert self._grid.present is not None
+        return self._grid.present.copy()
+
+
+class AggregatedVariable(netCDF4.Variable):  # type: ignore[misc]
+    """A variable whose data is stored in fragment files.
+
+    It behaves like ``netCDF4.Variable`` in every respect (indexing, attributes, mask
+    and scale settings, ``repr``); its attributes live on a scalar variable in the
+    master, its data in the fragments listed in the master.  ``fragments`` shows the
+    fragment grid.
+    """
+
+    __slots__ = ("_semsl",)
+
+    @classmethod
+    def _attach(cls, group: Any, state: _VariableState) -> AggregatedVariable:
+        scalar = group.variables[state.model.name]
+        var = cls(group, state.model.name, scalar.dtype, (), id=scalar._varid)
+        _set_slot(var, "_semsl", state)
+        _set_slot(var, "ndim", len(state.model.dimensions))
+        group.variables[state.model.name] = var
+        return var
+
+    @property
+    def _state(self) -> _VariableState:
+        state: _VariableState = _get_slot(self, "_semsl")
+        return state
+
+    @property
+    def dimensions(self) -> tuple[str, ...]:
+        """Names of the variable's dimensions."""
+        return self._state.model.dimensions
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Current sizes of the variable's dimensions."""
+        return tuple(len(_find_dimension(self._grp, d)) for d in self.dimensions)
+
+    @property
+    def fragments(self) -> FragmentInfo:
+        """The fragment grid: shape, boundaries, URIs and which fragments exist."""
+        grid = self._state.model.grid
+        return FragmentInfo(grid.grid_shape, tuple(grid.boundaries),
+                            self._state.model.encoding, grid, self._state.master.folder)
+
+    def ncattrs(self) -> list[str]:
+        """The variable's attributes, without the aggregation bookkeeping."""
+        state: _VariableState | None = _get_slot(self, "_semsl")
+        hidden = state.model.bookkeeping_attributes if state is not None else ()
+        return [name for name in super().ncattrs() if name not in hidden]
+
+    def chunking(self) -> str | list[int]:
+        """The fragment shape stands for netCDF chunking: the unit of storage."""
+        block = self._state.model.grid.block_shape
+        return list(block) if block else "contiguous"
+
+    # ---- reading
+
+    def _context(self, uri: str = "") -> dict[str, str]:
+        return {"master": self._state.master.target, "variable": self._path}
+
+    @property
+    def _path(self) -> str:
+        return f"{self._grp.path.rstrip('/')}/{self._state.model.name}"
+
+    def _fill(self) -> Any:
+        if "_FillValue" in super().ncattrs():
+            return self.getncattr("_FillValue")
+        return netCDF4.default_fillvals.get(self.dtype.str[1:], 0)
+
+    def _get(self, start: Any, count: Any, stride: Any) -> npt.NDArray[Any]:
+        slab = normalise_hyperslab(start, count, stride)
+        shape = self.shape
+        for k, size in enumerate(shape):
+            if slab.count[k] and (slab.start[k] < 0 or slab.last(k) >= size):
+                raise IndexError("index exceeds dimension bounds")
+        out = np.empty(slab.count, dtype=self.dtype)
+        grid = self._state.model.grid
+        pieces = [(p, grid.is_present(p.fragment)) for p in
+                  plan_pieces(grid.boundaries, slab)]
+        fill = self._fill()
+        if not covered(grid.boundaries, slab) or not all(ok for _, ok in pieces):
+            out.fill(fill)
+        for piece, present in pieces:
+            if present:
+                entry = self._open(piece.fragment, writable=False)
+                out[piece.outer] = frag.read_piece(entry, grid.identifier(piece.fragment),
+                                                   piece.inner, fill)
+        if slab.flip:
+            out = np.flip(out, axis=slab.flip)
+        return out
+
+    def _open(self, index: tuple[int, ...], writable: bool) -> OpenFragment:
+        state, grid = self._state, self._state.model.grid
+        uri = grid.uri(index) or ""
+        path = frag.resolve_uri(uri, state.master.folder)
+        context = frag.FragmentContext(state.master.target, self._path)
+        entry = state.master.handles.get(
+            path, writable, lambda: frag.open_fragment(path, writable, context))
+        frag.check_fragment(entry, grid.identifier(index), grid.fragment_shape(index),
+                            self.dtype, self._unlimited(), context)
+        return entry
+
+    def _unlimited(self) -> tuple[bool, ...]:
+        return tuple(_find_dimension(self._grp, d).isunlimited() for d in self.dimensions)
+
+    # ---- writing
+
+    def _put(self, data: Any, start: Any, count: Any, stride: Any) -> None:
+        state = self._state
+        if not state.master.writable:
+            raise RuntimeError("NetCDF: Write to read only")
+        slab = normalise_hyperslab(start, count, stride)
+        values = np.asarray(data)
+        if values.size != int(np.prod(slab.count)):
+            raise IndexError("size of data array does not conform to slice")
+        values = values.astype(self.dtype, copy=False).reshape(slab.count)
+        if slab.flip:
+            values = np.flip(values, axis=slab.flip)
+        self._grow(slab)
+        grid = state.model.grid
+        for piece in plan_pieces(grid.boundaries, slab):
+            entry = self._open_for_write(piece.fragment)
+            frag.write_piece(entry, grid.identifier(piece.fragment), piece.inner,
+                             values[piece.outer])
+
+    def _grow(self, slab: Any) -> None:
+        """Extend the grid (and the master's dimension) for writes past the end."""
+        grid, shape = self._state.model.grid, self.shape
+        for k, unlimited in enumerate(self._unlimited()):
+            if not slab.count[k]:
+                continue
+            end = slab.last(k) + 1
+            if not unlimited and end > shape[k]:
+                raise IndexError("index exceeds dimension bounds")
+            if unlimited and end > grid.shape[k]:
+                grid.grow(k, end)
+                self._state.written = _pad_to(self._state.written, grid.grid_shape)
+                _extend_dimension(self._grp, self.dimensions[k], end, self._state.master)
+
+    def _open_for_write(self, index: tuple[int, ...]) -> OpenFragment:
+        state, grid = self._state, self._state.model.grid
+        if grid.is_present(index):
+            state.written[index] = True
+            return self._open(index, writable=True)
+        assert grid.present is not None and grid.uris is not None and state.spec is not None
+        name = frag.fragment_name(state.master.stem, self._path, index, grid.grid_shape,
+                                  self._unlimited())
+        path = os.path.join(state.master.folder, state.master.stem, name)
+        shape = grid.fragment_shape(index)
+        ident = grid.identifier(index)
+        entry = state.master.handles.get(
+            path, True, lambda: frag.create_fragment(path, state.spec, shape, ident))  # type: ignore[arg-type]
+        grid.present[index] = True
+        grid.uris[index] = frag.relative_uri(path, state.master.folder)
+        state.written[index] = True
+        return entry
+
+    # ---- closing
+
+    def _finalize(self) -> None:
+        """Complete every fragment written in this session and record the grid."""
+        state, grid = self._state, self._state.model.grid
+        for k, unlimited in enumerate(self._unlimited()):
+            if unlimited and grid.shape[k] < self.shape[k]:
+                grid.grow(k, self.shape[k])
+                state.written = _pad_to(state.written, grid.grid_shape)
+        global_attrs = {a: _root(self._grp).getncattr(a) for a in _root(self._grp).ncattrs()}
+        var_attrs = {a: self.getncattr(a) for a in self.ncattrs()}
+        for index in map(tuple, np.argwhere(state.written)):
+            entry = self._open_for_write(index)
+            frag.write_metadata(entry, grid.identifier(index),
+                                self._metadata(index, global_attrs, var_attrs), self._fill())
+        state.written[...] = False
+
+    def _metadata(self, index: tuple[int, ...], global_attrs: dict[str, Any],
+                  var_attrs: dict[str, Any]) -> frag.FragmentMetadata:
+        grid = self._state.model.grid
+        where = grid.fragment_slices(index)
+        coords = {}
+        for dim, sl in zip(self.dimensions, where, strict=True):
+            coord = _find_coordinate(self._grp, dim)
+            if coord is not None:
+                attrs = {a: coord.getncattr(a) for a in coord.ncattrs()}
+                coords[dim] = (_read_raw(coord, sl), attrs)
+        return frag.FragmentMetadata(
+            variable=self._path, master=os.path.basename(self._state.master.target),
+            master_dimensions=self.dimensions,
+            unlimited_dimensions=tuple(d for d, u in zip(self.dimensions, self._unlimited(),
+                                                         strict=True) if u),
+            master_shape=self.shape, start=tuple(s.start for s in where), index=index,
+            shape=grid.fragment_shape(index), global_attributes=global_attrs,
+            variable_attributes=var_attrs, coordinates=coords)
+
+
+def _pad_to(array: npt.NDArray[np.bool_], shape: tuple[int, ...]) -> npt.NDArray[np.bool_]:
+    pad = [(0, n - m) for n, m in zip(shape, array.shape, strict=True)]
+    return np.pad(array, pad, constant_values=False)
+
+
+def _extend_dimension(group: Any, name: str, length: int, master: _Master) -> None:
+    """Give an unlimited dimension of the master at least ``length`` elements.
+
+    netCDF sets an unlimited dimension's length from the variables written along it,
+    and an aggregated variable writes nothing into the master: the fill value goes into
+    the last record of a plain variable along the dimension (it read as fill value
+    already), or of a one-byte carrier variable when there is none.
+    """
+    dim = _find_dimension(group, name)
+    if len(dim) >= length:
+        return
+    owner = dim.group()
+    carrier = master.carriers.get((owner.path, name)) or next(
+        (v for g in _walk(owner) for v in g.variables.values()
+         if not isinstance(v, AggregatedVariable) and name in v.dimensions
+         and v.dtype != str and getattr(v, "_isprimitive", False)), None)
+    if carrier is None:
+        carrier = netCDF4.Dataset.createVariable(owner, f"semsl_length_{name}", "i1", (name,))
+        carrier.setncattr(_LENGTH_ROLE, "dimension_length")
+        owner.variables.pop(carrier.name)  # hidden from users
+        master.carriers[(owner.path, name)] = carrier
+    key = tuple(length - 1 if d == name else 0 for d in carrier.dimensions)
+    fill = carrier.getncattr("_FillValue") if "_FillValue" in carrier.ncattrs() else \
+        netCDF4.default_fillvals.get(carrier.dtype.str[1:], 0)
+    saved = (carrier.mask, carrier.scale)
+    carrier.set_auto_maskandscale(False)
+    try:
+        carrier[key] = fill
+    finally:
+        carrier.set_auto_mask(saved[0])
+        carrier.set_auto_scale(saved[1])
+
+
+# ----------------------------------------------------------------- groups and dataset
+
+
+class _Aggregating:
+    """What ``Dataset`` and ``Group`` add to netCDF4's groups: aggregated variables."""
+
+    __slots__ = ()
+
+    def createGroup(self, groupname: str) -> Group:
+        """Create (or return the existing) group ``groupname``, as netCDF4 does."""
+        nc: Any = self
+        if groupname in nc.groups:
+            return nc.groups[groupname]  # type: ignore[no-any-return]
+        parent, _, leaf = groupname.rstrip("/").rpartition("/")
+        node = nc
+        for part in (p for p in parent.split("/") if p):
+            node = node.createGroup(part)
+        group = Group(node, leaf)
+        node.groups[leaf] = group
+        return group
+
+    def createVariable(
+        self, varname: str, datatype: Any, dimensions: Any = (), compression: Any = None,
+        zlib: bool = False, complevel: int = 4, shuffle: bool = True,
+        szip_coding: str = "nn", szip_pixels_per_block: int = 8, blosc_shuffle: int = 1,
+        fletcher32: bool = False, contiguous: bool = False, chunksizes: Any = None,
+        endian: str = "native", least_significant_digit: Any = None,
+        significant_digits: Any = None, quantize_mode: str = "BitGroom",
+        fill_value: Any = None, chunk_cache: Any = None, *, aggregate: bool | None = None,
+        subarray_shape: Sequence[int] | None = None,
+        max_subarray_size: int | str | None = None,
+    ) -> Any:
+        """Create a variable, as ``netCDF4.Dataset.createVariable`` does.
+
+        In a ``CFA4``/``CFA3`` dataset a variable with dimensions that is not a
+        coordinate variable is aggregated: its data goes to fragment files.
+
+        Parameters
+        ----------
+        aggregate
+            ``False`` keeps the variable in the master; ``True`` asks for aggregation;
+            ``None`` (default) aggregates every numeric non-coordinate variable with
+            dimensions.
+        subarray_shape
+            The fragment shape.
+        max_subarray_size
+            Largest fragment size when ``subarray_shape`` is not given (bytes or a
+            string like ``"50MB"``; default 50 MB).
+
+        The other keywords are netCDF4's; for an aggregated variable the storage
+        keywords (compression, chunking, endianness, quantization) apply to its
+        fragment files.
+        """
+        options = {"compression": compression, "zlib": zlib, "complevel": complevel,
+                   "shuffle": shuffle, "szip_coding": szip_coding,
+                   "szip_pixels_per_block": szip_pixels_per_block,
+                   "blosc_shuffle": blosc_shuffle, "fletcher32": fletcher32,
+                   "contiguous": contiguous, "chunksizes": chunksizes, "endian": endian,
+                   "significant_digits": significant_digits, "quantize_mode": quantize_mode,
+                   "chunk_cache": chunk_cache}
+        nc: Any = self
+        master = _master_of(nc)
+        dims = _dimension_names(dimensions)
+        if master is None or not master.writable or not _should_aggregate(
+                varname, datatype, dims, aggregate, master):
+            if subarray_shape is not None or max_subarray_size is not None:
+                raise ValueError(
+                    f"subarray_shape and max_subarray_size apply to aggregated variables; "
+                    f"{varname!r} is not aggregated (use a CFA4/CFA3 dataset, and do not pass "
+                    f"aggregate=False)")
+            return netCDF4.Dataset.createVariable(
+                nc, varname, datatype, dimensions, least_significant_digit=
+                least_significant_digit, fill_value=fill_value, **options)
+        return _create_aggregated(nc, master, varname, np.dtype(datatype), dims, options,
+                                  fill_value, least_significant_digit, subarray_shape,
+                                  max_subarray_size)
+
+    def renameVariable(self, oldname: str, newname: str) -> None:
+        """Rename a variable, as netCDF4 does (aggregated ones keep their fragments)."""
+        nc: Any = self
+        netCDF4.Dataset.renameVariable(nc, oldname, newname)
+        var = nc.variables[newname]
+        if isinstance(var, AggregatedVariable):
+            var._state.model.name = newname
+
+    def renameDimension(self, oldname: str, newname: str) -> None:
+        """Rename a dimension, as netCDF4 does, in aggregated variables too."""
+        nc: Any = self
+        netCDF4.Dataset.renameDimension(nc, oldname, newname)
+        master = _master_of(nc)
+        for var in _aggregated(nc) if master else ():
+            state = var._state
+            state.model.dimensions = tuple(newname if d == oldname else d
+                                           for d in state.model.dimensions)
+            if state.spec is not None:
+                state.spec.dimensions = state.model.dimensions
+
+
+def _dimension_names(dimensions: Any) -> tuple[str, ...]:
+    if isinstance(dimensions, str | netCDF4.Dimension):
+        dimensions = (dimensions,)
+    return tuple(d.name if isinstance(d, netCDF4.Dimension) else str(d) for d in dimensions)
+
+
+def _should_aggregate(name: str, datatype: Any, dims: tuple[str, ...], aggregate: bool | None,
+                      master: _Master) -> bool:
+    numeric = isinstance(datatype, str | type | np.dtype) and _is_numeric(datatype)
+    if aggregate is False:
+        return False
+    if aggregate and (not numeric or not dims):
+        raise UnsupportedFeatureError(
+            f"variable {name!r} cannot be aggregated: only numeric variables with dimensions "
+            f"can (master {master.target!r})")
+    return bool(aggregate) or (numeric and bool(dims) and dims != (name,))
+
+
+def _is_numeric(datatype: Any) -> bool:
+    try:
+        return np.dtype(datatype).kind in "iuf"
+    except TypeError:
+        return False
+
+
+def _create_aggregated(group: Any, master: _Master, name: str, dtype: np.dtype[Any],
+                       dims: tuple[str, ...], options: dict[str, Any], fill_value: Any,
+                       least_significant_digit: Any, subarray_shape: Sequence[int] | None,
+                       max_subarray_size: int | str | None) -> AggregatedVariable:
+    dim_objects = [_find_dimension(group, d) for d in dims]
+    shape = tuple(len(d) for d in dim_objects)
+    unlimited = tuple(d.isunlimited() for d in dim_objects)
+    if subarray_shape is not None:
+        block = validate_subarray_shape(shape, subarray_shape, unlimited, variable=name)
+    else:
+        budget = (parse_size(max_subarray_size, what="max_subarray_size")
+                  if max_subarray_size is not None else master.max_subarray_size)
+        guess = tuple(max(n, _UNLIMITED_GUESS) if u else n
+                      for n, u in zip(shape, unlimited, strict=True))
+        axes = [axis_kind(d, _attributes(_find_coordinate(group, d))) for d in dims]
+        block = choose_subarray_shape(guess, dtype.itemsize, axes, budget)
+    netCDF4.Dataset.createVariable(group, name, dtype, (), fill_value=fill_value,
+                                   least_significant_digit=least_significant_digit)
+    spec = frag.FragmentSpec(master.file_format, dims, unlimited, dtype, fill_value,
+                             {k: v for k, v in options.items() if k in _FRAGMENT_OPTIONS})
+    model = AggregationModel(name, group.path, dims, dtype,
+                             FragmentGrid.regular(shape, block, name),
+                             bookkeeping_attributes=("aggregated_dimensions", "aggregated_data"))
+    written = np.zeros(model.grid.grid_shape, dtype=bool)
+    return AggregatedVariable._attach(group, _VariableState(model, master, spec, written))
+
+
+def _attributes(var: Any) -> dict[str, Any] | None:
+    if var is None:
+        return None
+    return {a: var.getncattr(a) for a in var.ncattrs()}
+
+
+class Group(_Aggregating, netCDF4.Group):  # type: ignore[misc]
+    """A netCDF4 group that can hold aggregated variables (see ``netCDF4.Group``)."""
+
+    __slots__ = ()
+
+    def __init__(self, parent: Any, name: str, **kwargs: Any) -> None:
+        super().__init__(parent, name, **kwargs)
+        _adopt_groups(self)
+
+
+def _adopt_groups(node: Any) -> None:
+    """Replace the child groups netCDF4 built with semsl ``Group`` objects."""
+    for name, child in list(node.groups.items()):
+        if not isinstance(child, Group):
+            node.groups[name] = Group(node, name, id=child._grpid)
+
+
+class Dataset(_Aggregating, netCDF4.Dataset):  # type: ignore[misc]
+    """A netCDF dataset, plain or aggregated: a drop-in ``netCDF4.Dataset``.
+
+    Parameters are netCDF4's, and:
+
+    format
+        Also ``"CFA4"`` (netCDF-4 master and fragments) or ``"CFA3"`` (netCDF-3 classic
+        master and fragments) to write an aggregated dataset.  When reading, the
+        format is found from the file.
+    max_subarray_size
+        Default largest fragment size for the dataset's aggregated variables.
+    open_files
+        Most fragment files kept open at once (least recently used are closed).
+    """
+
+    __slots__ = ("_semsl",)
+
+    def __init__(self, filename: Any, mode: str = "r", clobber: bool = True,
+                 format: str = "NETCDF4", diskless: bool = False, persist: bool = False,
+                 keepweakref: bool = False, memory: Any = None, encoding: Any = None,
+                 parallel: bool = False, comm: Any = None, info: Any = None,
+                 *, max_subarray_size: int | str | None = None, open_files: int | None = None,
+                 **kwargs: Any) -> None:
+        if parallel or comm is not None or info is not None:
+            raise UnsupportedFeatureError(
+                f"semsl does not do parallel (MPI) I/O; open {filename!r} without parallel=, "
+                "comm= and info= (aggregated datasets are read concurrently anyway)")
+        fmt = str(format).upper()
+        common = {"keepweakref": keepweakref, "encoding": encoding, **kwargs}
+        master: _Master | None = None
+        if fmt in _CFA_FORMATS and mode.startswith(("w", "x")):
+            master = self._open_new(filename, mode, clobber, diskless, memory,
+                                    _CFA_FORMATS[fmt], common)
+        elif mode.startswith(("a", "r+")) and memory is None and not diskless and \
+                _is_master(filename):
+            master = self._open_update(filename, mode, common)
+        else:
+            super().__init__(filename, mode, clobber, _CFA_FORMATS.get(fmt, format), diskless,
+                             persist, memory=memory, **common)
+        _set_slot(self, "_semsl", master)
+        _LIVE.add(self)
+        _adopt_groups(self)
+        if master is None and mode.startswith("r") and "+" not in mode:
+            master = self._attach_read()
+        if master is not None:
+            if max_subarray_size is not None:
+                master.max_subarray_size = parse_size(max_subarray_size,
+                                                      what="max_subarray_size")
+            if open_files is not None:
+                master.handles = HandleCache(open_files)
+            self._attach(master)
+
+    # ---- opening
+
+    def _open_new(self, filename: Any, mode: str, clobber: bool, diskless: bool, memory: Any,
+                  file_format: str, common: dict[str, Any]) -> _Master:
+        if diskless or memory is not None:
+            raise UnsupportedFeatureError(
+                f"aggregated datasets are written to files; diskless= and memory= cannot be "
+                f"used with a CFA format ({filename!r})")
+        target = os.path.abspath(os.fspath(filename))
+        if os.path.exists(target) and (mode.startswith("x") or not clobber):
+            raise FileExistsError(17, "File exists", os.fspath(filename))
+        temp = _working_name(target)
+        super().__init__(temp, "w", True, file_format, **common)
+        return _Master(target, file_format, writable=True, temp=temp)
+
+    def _open_update(self, filename: Any, mode: str, common: dict[str, Any]) -> _Master:
+        target = os.path.abspath(os.fspath(filename))
+        temp = _working_name(target)
+        with NETCDF_LOCK:
+            source = netCDF4.Dataset(target, "r")
+        try:
+            hidden, models = _bookkeeping(source, target)
+            out = netCDF4.Dataset(temp, "w", format=source.data_model)
+            try:
+                copy_group(source, out,
+                           skip_variables=lambda g, v: f"{g.rstrip('/')}/{v}" in hidden[0],
+                           skip_dimensions=lambda g, d: (g, d) in hidden[1],
+                           skip_attributes=lambda g, v, a: (g, v) in hidden[2] and a in (
+                               "aggregated_dimensions", "aggregated_data"))
+            finally:
+                out.close()
+            file_format = source.data_model
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.remove(temp)
+            raise
+        finally:
+            source.close()
+        super().__init__(temp, "a", **common)
+        return _Master(target, file_format, writable=True, temp=temp, pending=models)
+
+    def _attach_read(self) -> _Master | None:
+        if not any(parser_for_group(g) for g in _walk(self)):
+            return None
+        return _Master(os.path.abspath(super().filepath()), self.data_model, writable=False)
+
+    def _attach(self, master: _Master) -> None:
+        """Present the aggregated variables found in the master's groups."""
+        source_of_models = self._models_from_source(master)
+        hidden_vars: set[str] = set()
+        hidden_dims: set[tuple[str, str]] = set()
+        for group in list(_walk(self)):
+            models = source_of_models(group)
+            for model in models:
+                if master.writable:
+                    model.grid.load()
+                written = np.zeros(model.grid.grid_shape, dtype=bool)
+                spec = self._spec_for(group, model, master) if master.writable else None
+                AggregatedVariable._attach(group, _VariableState(model, master, spec, written))
+                hidden_vars.update(model.bookkeeping_variables)
+                hidden_dims.update((group.path, d) for d in model.bookkeeping_dimensions)
+        _hide(self, hidden_vars, hidden_dims)
+
+    def _models_from_source(self, master: _Master) -> Any:
+        if master.writable:
+            # Updating: the models come from the original master; the working copy
+            # holds only their scalar variables.
+            pending = master.pending
+            return lambda group: pending.pop(group.path, [])
+        context = MasterContext(master.target)
+
+        def read(group: Any) -> list[AggregationModel]:
+            parser = parser_for_group(group)
+            return parser.read(group, context) if parser else []
+        return read
+
+    def _spec_for(self, group: Any, model: AggregationModel, master: _Master,
+                  ) -> frag.FragmentSpec:
+        var = group.variables[model.name]
+        unlimited = tuple(_find_dimension(group, d).isunlimited() for d in model.dimensions)
+        fill = var.getncattr("_FillValue") if "_FillValue" in var.ncattrs() else None
+        return frag.FragmentSpec(master.file_format, model.dimensions, unlimited, model.dtype,
+                                 fill, {})
+
+    # ---- netCDF4 API
+
+    def filepath(self, encoding: str | None = None) -> str:
+        """The path of the dataset (of the master, for an aggregated dataset)."""
+        master = _master_of(self)
+        if master is None:
+            return str(super().filepath(encoding) if encoding else super().filepath())
+        return master.target
+
+    def sync(self) -> None:
+        """Write buffered data to disk (the master is only written by ``close``)."""
+        master = _master_of(self)
+        if master is not None:
+            with NETCDF_LOCK:
+                for entry in list(master.handles._open.values()):
+                    if entry.writable:
+                        entry.dataset.sync()
+        super().sync()
+
+    def close(self) -> Any:
+        """Close the dataset; an aggregated dataset being written commits its master.
+
+        The master is written to a working file beside the target and renamed over it
+        only when everything else succeeded, so a failure keeps the previous master.
+        """
+        master = _master_of(self)
+        if master is None:
+            return super().close()
+        if not master.writable:
+            try:
+                master.handles.close_all()
+            finally:
+                super().close()
+            return None
+        if master.committed or not self.isopen():
+            return super().close() if self.isopen() else None
+        try:
+            self._commit(master)
+        except BaseException as err:
+            self._abandon(master)
+            if isinstance(err, SemslError) or not isinstance(err, Exception):
+                raise
+            raise MasterWriteError(
+                f"writing the master {master.target!r} failed ({err}); the previous master, "
+                "if any, is unchanged") from err
+        return None
+
+    def _commit(self, master: _Master) -> None:
+        variables = list(_aggregated(self))
+        for var in variables:
+            var._finalize()
+        _set_conventions(self)
+        parser = CFAggregationParser()
+        for var in variables:
+            parser.write(var._state.model, var._grp)
+        master.handles.close_all()
+        super().close()
+        assert master.temp is not None
+        os.replace(master.temp, master.target)
+        master.committed = True
+
+    def _abandon(self, master: _Master) -> None:
+        with contextlib.suppress(Exception):
+            master.handles.close_all()
+        with contextlib.suppress(Exception):
+            if self.isopen():
+                super().close()
+        if master.temp:
+            with contextlib.suppress(OSError):
+                os.remove(master.temp)
+        master.committed = True
+
+    def __del__(self) -> None:
+        # An aggregated dataset that is dropped unclosed still commits its master, as
+        # netCDF4 keeps what was written to a file that is never closed.
+        try:
+            master = _get_slot(self, "_semsl")
+            if isinstance(master, _Master) and master.writable and not master.committed \
+                    and self.isopen():
+                warnings.warn(f"aggregated dataset {master.target!r} was not closed; "
+                              "closing it now", SemslWarning, stacklevel=2)
+                self.close()
+        except Exception:  # noqa: BLE001, S110  (nothing can be raised from __del__)
+            pass
+
+
+#: Every semsl dataset not yet garbage collected (see _release_at_exit).
+_LIVE: weakref.WeakSet[Dataset] = weakref.WeakSet()
+
+
+@atexit.register
+def _release_at_exit() -> None:
+    """Close what is still open and break reference cycles before interpreter shutdown.
+
+    netCDF4's ``Dataset.__dealloc__`` looks up a method on the object; for a subclass
+    instance freed by the last garbage collection at shutdown, after its class was
+    torn down, that lookup fails with a noisy "Exception ignored" message.  Emptying
+    the group, variable and dimension tables here frees datasets by reference
+    counting instead, while their classes still exist.
+    """
+    for ds in list(_LIVE):
+        with contextlib.suppress(Exception):
+            if ds.isopen():
+                ds.close()
+        for group in reversed(list(_walk(ds))):
+            group.variables.clear()
+            group.dimensions.clear()
+            group.groups.clear()
+
+
+# ---- helpers for opening masters
+
+
+def _working_name(target: str) -> str:
+    folder, name = os.path.split(target)
+    os.makedirs(folder or ".", exist_ok=True)
+    handle, path = tempfile.mkstemp(prefix=f".{name}.", suffix=".semsl-tmp", dir=folder or ".")
+    os.close(handle)
+    return path
+
+
+def _is_master(filename: Any) -> bool:
+    try:
+        path = os.fspath(filename)
+    except TypeError:
+        return False
+    if not os.path.isfile(path):
+        return False
+    try:
+        with NETCDF_LOCK:
+            ds = netCDF4.Dataset(path, "r")
+    except OSError:
+        return False
+    try:
+        return any(parser_for_group(g) for g in _walk(ds))
+    finally:
+        ds.close()
+
+
+_Hidden = tuple[set[str], set[tuple[str, str]], set[tuple[str, str]]]
+
+
+def _bookkeeping(source: Any, target: str,
+                 ) -> tuple[_Hidden, dict[str, list[AggregationModel]]]:
+    """Read the models of a master, and what a working copy of it leaves out."""
+    context = MasterContext(target)
+    variables: set[str] = set()
+    dimensions: set[tuple[str, str]] = set()
+    scalars: set[tuple[str, str]] = set()
+    models: dict[str, list[AggregationModel]] = {}
+    for group in _walk(source):
+        parser = parser_for_group(group)
+        found = parser.read(group, context) if parser else []
+        for model in found:
+            model.grid.load()
+            variables.update(model.bookkeeping_variables)
+            dimensions.update((group.path, d) for d in model.bookkeeping_dimensions)
+            scalars.add((group.path, model.name))
+        models[group.path] = found
+    return (variables, dimensions, scalars), models
+
+
+def _hide(root: Any, variables: set[str], dimensions: set[tuple[str, str]]) -> None:
+    """Remove the aggregation bookkeeping from what users see."""
+    used: set[str] = set()
+    for group in _walk(root):
+        for name in list(group.variables):
+            var = group.variables[name]
+            path = f"{group.path.rstrip('/')}/{name}"
+            if path in variables or _LENGTH_ROLE in var.ncattrs():
+                del group.variables[name]
+            else:
+                used.update(var.dimensions)
+    for path, name in dimensions:
+        if name in used:
+            continue
+        for group in _walk(root):
+            if group.path == path:
+                group.dimensions.pop(name, None)
+
+
+def _set_conventions(root: Any) -> None:
+    """Declare CF-1.13 (the aggregation conventions) in ``Conventions``."""
+    current = str(root.getncattr("Conventions")) if "Conventions" in root.ncattrs() else ""
+    tokens = [t for t in current.replace(",", " ").split() if not t.startswith("CF-")]
+    root.setncattr("Conventions", " ".join(["CF-1.13", *tokens]))

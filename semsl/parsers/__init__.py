@@ -1,0 +1,1 @@
+"""Readers and writers of the aggregation encodings found in master-array files."""
