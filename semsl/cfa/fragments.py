@@ -26,7 +26,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 import netCDF4
@@ -167,7 +167,7 @@ def create_fragment(path: str, spec: FragmentSpec, shape: Sequence[int], identif
     """Create a fragment file for a piece of ``shape``; its values start as fill value."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with NETCDF_LOCK:
-        ds = netCDF4.Dataset(path, "w", format=spec.file_format)
+        ds = netCDF4.Dataset(path, "w", format=cast(Any, spec.file_format))
         try:
             for name, size, unlim in zip(spec.dimensions, shape, spec.unlimited, strict=True):
                 ds.createDimension(name, None if unlim else size)

@@ -55,8 +55,8 @@ def normalise_hyperslab(start: Sequence[int], count: Sequence[int], stride: Sequ
     negative stride for reversed slices, with ``start`` the first element returned.
     """
     starts, counts, steps, flip = [], [], [], []
-    for axis, (a, c, s) in enumerate(zip(start, count, stride, strict=True)):
-        n, a, s = abs(int(c)), int(a), int(s)
+    for axis, (first, c, st) in enumerate(zip(start, count, stride, strict=True)):
+        n, a, s = abs(int(c)), int(first), int(st)
         if s < 0:
             a, s = a + s * (n - 1), -s
             flip.append(axis)

@@ -162,13 +162,24 @@ class FragmentGrid:
             return bool(self.present[index])
         return bool(self.uri(index))
 
-    def load(self) -> None:
-        """Read every per-fragment value from the master, for updating the grid."""
-        if isinstance(self.uris, LazyStrings):
-            self.uris = self.uris.load()
+    def load(self) -> tuple[BoolArray, npt.NDArray[np.object_]]:
+        """Read every per-fragment value from the master; return (present, uris).
+
+        Updating a grid needs them all in memory; reading never calls this.
+        """
+        uris = self.uris.load() if isinstance(self.uris, LazyStrings) else self.uris
+        if uris is None:
+            uris = np.full(self.grid_shape, "", dtype=object)
+        self.uris = uris
         if self.present is None:
-            uris = self.uris if self.uris is not None else np.zeros(self.grid_shape, object)
             self.present = np.asarray(uris != "", dtype=bool).reshape(self.grid_shape)
+        return self.present, uris
+
+    def record(self, index: tuple[int, ...], uri: str) -> None:
+        """Record that fragment ``index`` now exists at ``uri``."""
+        present, uris = self.load()
+        present[index] = True
+        uris[index] = uri
 
     def uri(self, index: tuple[int, ...]) -> str | None:
         """The URI recorded for fragment ``index`` (``None`` if not recorded)."""
@@ -198,17 +209,14 @@ class FragmentGrid:
         self._resize_per_fragment(axis)
 
     def _resize_per_fragment(self, axis: int) -> None:
-        self.load()
-        assert self.present is not None
-        old = self.present.shape[axis]
-        extra = self.grid_shape[axis] - old
+        present, uris = self.load()
+        extra = self.grid_shape[axis] - present.shape[axis]
         if extra <= 0:
             return
-        pad = [(0, 0)] * self.present.ndim
+        pad = [(0, 0)] * present.ndim
         pad[axis] = (0, extra)
-        self.present = np.pad(self.present, pad, constant_values=False)
-        if self.uris is not None:
-            self.uris = np.pad(self.uris, pad, constant_values="")
+        self.present = np.pad(present, pad, constant_values=False)
+        self.uris = np.pad(uris, pad, constant_values="")
         if not isinstance(self.identifiers, str):
             first = self.identifiers.flat[0] if self.identifiers.size else ""
             self.identifiers = np.pad(self.identifiers, pad, constant_values=first)

@@ -25,7 +25,7 @@ import warnings
 import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, cast
 
 import netCDF4
 import numpy as np
@@ -41,7 +41,7 @@ from semsl.config import DEFAULT_MAX_SUBARRAY_SIZE, parse_size
 from semsl.errors import MasterWriteError, SemslError, SemslWarning, UnsupportedFeatureError
 from semsl.parsers.base import MasterContext, parser_for_group
 from semsl.parsers.cf_aggregation import CFAggregationParser
-from semsl.resources import DEFAULT_OPEN_FILES, NETCDF_LOCK, HandleCache, OpenFragment
+from semsl.resources import NETCDF_LOCK, HandleCache, OpenFragment
 
 __all__ = ["AggregatedVariable", "Dataset", "FragmentInfo", "Group"]
 
@@ -235,12 +235,10 @@ class FragmentInfo:
 
     def present(self) -> npt.NDArray[np.bool_]:
         """Per fragment, whether it exists (reads every URI from the master)."""
-        self._grid.load()
-        assert self._grid.present is not None
-        return self._grid.present.copy()
+        return self._grid.load()[0].copy()
 
 
-class AggregatedVariable(netCDF4.Variable):  # type: ignore[misc]
+class AggregatedVariable(netCDF4.Variable):  # type: ignore[misc,type-arg]
     """A variable whose data is stored in fragment files.
 
     It behaves like ``netCDF4.Variable`` in every respect (indexing, attributes, mask
@@ -288,7 +286,7 @@ class AggregatedVariable(netCDF4.Variable):  # type: ignore[misc]
         hidden = state.model.bookkeeping_attributes if state is not None else ()
         return [name for name in super().ncattrs() if name not in hidden]
 
-    def chunking(self) -> str | list[int]:
+    def chunking(self) -> Literal["contiguous"] | list[int]:
         """The fragment shape stands for netCDF chunking: the unit of storage."""
         block = self._state.model.grid.block_shape
         return list(block) if block else "contiguous"
@@ -382,16 +380,17 @@ class AggregatedVariable(netCDF4.Variable):  # type: ignore[misc]
         if grid.is_present(index):
             state.written[index] = True
             return self._open(index, writable=True)
-        assert grid.present is not None and grid.uris is not None and state.spec is not None
+        spec = state.spec
+        if spec is None:
+            raise RuntimeError("NetCDF: Write to read only")
         name = frag.fragment_name(state.master.stem, self._path, index, grid.grid_shape,
                                   self._unlimited())
         path = os.path.join(state.master.folder, state.master.stem, name)
         shape = grid.fragment_shape(index)
         ident = grid.identifier(index)
         entry = state.master.handles.get(
-            path, True, lambda: frag.create_fragment(path, state.spec, shape, ident))  # type: ignore[arg-type]
-        grid.present[index] = True
-        grid.uris[index] = frag.relative_uri(path, state.master.folder)
+            path, True, lambda: frag.create_fragment(path, spec, shape, ident))
+        grid.record(index, frag.relative_uri(path, state.master.folder))
         state.written[index] = True
         return entry
 
@@ -666,6 +665,7 @@ class Dataset(_Aggregating, netCDF4.Dataset):  # type: ignore[misc]
                  parallel: bool = False, comm: Any = None, info: Any = None,
                  *, max_subarray_size: int | str | None = None, open_files: int | None = None,
                  **kwargs: Any) -> None:
+        _LIVE.add(self)
         if parallel or comm is not None or info is not None:
             raise UnsupportedFeatureError(
                 f"semsl does not do parallel (MPI) I/O; open {filename!r} without parallel=, "
@@ -680,13 +680,14 @@ class Dataset(_Aggregating, netCDF4.Dataset):  # type: ignore[misc]
                 _is_master(filename):
             master = self._open_update(filename, mode, common)
         else:
-            super().__init__(filename, mode, clobber, _CFA_FORMATS.get(fmt, format), diskless,
-                             persist, memory=memory, **common)
+            super().__init__(filename, cast(Any, mode), clobber,
+                             cast(Any, _CFA_FORMATS.get(fmt, format)), diskless, persist,
+                             memory=memory, **common)
         _set_slot(self, "_semsl", master)
-        _LIVE.add(self)
         _adopt_groups(self)
         if master is None and mode.startswith("r") and "+" not in mode:
             master = self._attach_read()
+            _set_slot(self, "_semsl", master)
         if master is not None:
             if max_subarray_size is not None:
                 master.max_subarray_size = parse_size(max_subarray_size,
@@ -707,7 +708,7 @@ class Dataset(_Aggregating, netCDF4.Dataset):  # type: ignore[misc]
         if os.path.exists(target) and (mode.startswith("x") or not clobber):
             raise FileExistsError(17, "File exists", os.fspath(filename))
         temp = _working_name(target)
-        super().__init__(temp, "w", True, file_format, **common)
+        super().__init__(temp, "w", True, cast(Any, file_format), **common)
         return _Master(target, file_format, writable=True, temp=temp)
 
     def _open_update(self, filename: Any, mode: str, common: dict[str, Any]) -> _Master:
@@ -836,7 +837,8 @@ class Dataset(_Aggregating, netCDF4.Dataset):  # type: ignore[misc]
             parser.write(var._state.model, var._grp)
         master.handles.close_all()
         super().close()
-        assert master.temp is not None
+        if master.temp is None:
+            raise MasterWriteError(f"no working file to commit for {master.target!r}")
         os.replace(master.temp, master.target)
         master.committed = True
 
@@ -861,7 +863,7 @@ class Dataset(_Aggregating, netCDF4.Dataset):  # type: ignore[misc]
                 warnings.warn(f"aggregated dataset {master.target!r} was not closed; "
                               "closing it now", SemslWarning, stacklevel=2)
                 self.close()
-        except Exception:  # noqa: BLE001, S110  (nothing can be raised from __del__)
+        except Exception:  # nothing may be raised from __del__
             pass
 
 
@@ -883,10 +885,11 @@ def _release_at_exit() -> None:
         with contextlib.suppress(Exception):
             if ds.isopen():
                 ds.close()
-        for group in reversed(list(_walk(ds))):
-            group.variables.clear()
-            group.dimensions.clear()
-            group.groups.clear()
+        with contextlib.suppress(Exception):
+            for group in reversed(list(_walk(ds))):
+                group.variables.clear()
+                group.dimensions.clear()
+                group.groups.clear()
 
 
 # ---- helpers for opening masters

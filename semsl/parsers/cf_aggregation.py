@@ -76,9 +76,8 @@ class CFAggregationParser:
     def write(self, model: AggregatedVariable, group: Any) -> None:
         """Write the grid of ``model`` as CF-1.13 variables next to its scalar variable."""
         grid = model.grid
-        grid.load()
+        _, uris = grid.load()
         lengths = [grid.fragment_lengths(k) for k in range(len(model.dimensions))]
-        uris = np.asarray(grid.uris, dtype=object).reshape(grid.grid_shape)
         # netCDF cannot hold a fixed dimension of length 0: an empty axis (an unlimited
         # dimension nothing was written to) is recorded as one block of length 0.
         for axis, row in enumerate(lengths):
