@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import importlib
 import itertools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -187,7 +188,7 @@ class _Copier:
     def datatype(self, var: Any, dst: Any, path: str) -> Any:
         """Return the destination data type of ``var`` (checked against the format)."""
         src_type = var.datatype
-        if isinstance(src_type, _USER_TYPES):
+        if _is_user_type(src_type):
             if dst.data_model != "NETCDF4":
                 raise _unsupported(path, var.name, dst, f"its data type {_describe(src_type)} "
                                    "needs the NETCDF4 format")
@@ -236,6 +237,10 @@ class _Copier:
                 _copy_attribute(src, dst, name, path, var_name)
 
 
+def _is_user_type(datatype: Any) -> bool:
+    return isinstance(datatype, _USER_TYPES)
+
+
 def _user_types(group: Any) -> list[Any]:
     """The user-defined types of ``group`` in definition (type id) order."""
     found = itertools.chain(group.cmptypes.values(), group.vltypes.values(),
@@ -279,8 +284,11 @@ def _find_dimension(group: Any, name: str) -> Any:
 
 
 def _allowed_codes(dst: Any) -> frozenset[str] | None:
-    """The primitive type codes ``dst``'s format can store (None: all of them)."""
-    model = dst.data_model
+    """The primitive type codes the format of ``dst`` (group or variable) can store.
+
+    None stands for all of them.
+    """
+    model = _group_of(dst).data_model
     if model == "NETCDF4":
         return None
     return _CDF5_CODES if model == "NETCDF3_64BIT_DATA" else _CLASSIC_CODES
@@ -341,8 +349,11 @@ def _libnetcdf() -> ctypes.CDLL | None:
     Symbols are looked up through netCDF4-python's own extension module, so they come
     from the library instance that holds the ids of the open files.
     """
+    extension = importlib.import_module("netCDF4._netCDF4").__file__
+    if extension is None:
+        return None
     try:
-        lib = ctypes.CDLL(netCDF4._netCDF4.__file__)
+        lib = ctypes.CDLL(extension)
         inq_atttype, def_var_deflate = lib.nc_inq_atttype, lib.nc_def_var_deflate
     except (OSError, AttributeError):
         return None

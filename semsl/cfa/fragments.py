@@ -100,6 +100,9 @@ class FragmentSpec:
     dtype: np.dtype[Any]
     fill_value: Any = None
     variable_options: dict[str, Any] = field(default_factory=dict)
+    #: The data type exactly as the user gave it to ``createVariable`` (netCDF4 reads
+    #: byte order from it), when known.
+    datatype: Any = None
 
 
 @dataclass
@@ -175,7 +178,8 @@ def create_fragment(path: str, spec: FragmentSpec, shape: Sequence[int], identif
             if options.get("chunksizes") is not None:
                 options["chunksizes"] = [max(1, min(c, n)) for c, n in
                                          zip(options["chunksizes"], shape, strict=True)]
-            var = ds.createVariable(identifier, spec.dtype, spec.dimensions,
+            datatype = spec.dtype if spec.datatype is None else spec.datatype
+            var = ds.createVariable(identifier, datatype, spec.dimensions,
                                     fill_value=spec.fill_value, **options)
             _raw(var)
         except BaseException:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import posixpath
 import tempfile
 import warnings
 import weakref
@@ -530,6 +531,12 @@ class _Aggregating:
                    "significant_digits": significant_digits, "quantize_mode": quantize_mode,
                    "chunk_cache": chunk_cache}
         nc: Any = self
+        folder, leaf = posixpath.split(varname)
+        if folder:  # netCDF4 accepts a path and creates the groups on the way
+            return nc.createGroup(folder).createVariable(
+                leaf, datatype, dimensions, least_significant_digit=least_significant_digit,
+                fill_value=fill_value, aggregate=aggregate, subarray_shape=subarray_shape,
+                max_subarray_size=max_subarray_size, **options)
         master = _master_of(nc)
         dims = _dimension_names(dimensions)
         if master is None or not master.writable or not _should_aggregate(
@@ -542,9 +549,8 @@ class _Aggregating:
             return netCDF4.Dataset.createVariable(
                 nc, varname, datatype, dimensions, least_significant_digit=
                 least_significant_digit, fill_value=fill_value, **options)
-        return _create_aggregated(nc, master, varname, np.dtype(datatype), dims, options,
-                                  fill_value, least_significant_digit, subarray_shape,
-                                  max_subarray_size)
+        return _create_aggregated(nc, master, varname, datatype, dims, options, fill_value,
+                                  least_significant_digit, subarray_shape, max_subarray_size)
 
     def renameVariable(self, oldname: str, newname: str) -> None:
         """Rename a variable, as netCDF4 does (aggregated ones keep their fragments)."""
@@ -592,10 +598,11 @@ def _is_numeric(datatype: Any) -> bool:
         return False
 
 
-def _create_aggregated(group: Any, master: _Master, name: str, dtype: np.dtype[Any],
+def _create_aggregated(group: Any, master: _Master, name: str, datatype: Any,
                        dims: tuple[str, ...], options: dict[str, Any], fill_value: Any,
                        least_significant_digit: Any, subarray_shape: Sequence[int] | None,
                        max_subarray_size: int | str | None) -> AggregatedVariable:
+    dtype = np.dtype(datatype)
     dim_objects = [_find_dimension(group, d) for d in dims]
     shape = tuple(len(d) for d in dim_objects)
     unlimited = tuple(d.isunlimited() for d in dim_objects)
@@ -611,7 +618,8 @@ def _create_aggregated(group: Any, master: _Master, name: str, dtype: np.dtype[A
     netCDF4.Dataset.createVariable(group, name, dtype, (), fill_value=fill_value,
                                    least_significant_digit=least_significant_digit)
     spec = frag.FragmentSpec(master.file_format, dims, unlimited, dtype, fill_value,
-                             {k: v for k, v in options.items() if k in _FRAGMENT_OPTIONS})
+                             {k: v for k, v in options.items() if k in _FRAGMENT_OPTIONS},
+                             datatype)
     model = AggregationModel(name, group.path, dims, dtype,
                              FragmentGrid.regular(shape, block, name),
                              bookkeeping_attributes=("aggregated_dimensions", "aggregated_data"))

@@ -325,3 +325,48 @@ def test_closing_twice_and_isopen(tmp_path: Path) -> None:
     assert not ds.isopen()
     assert (tmp_path / "c.nca").exists()
     assert [p.name for p in tmp_path.iterdir() if "semsl-tmp" in p.name] == []
+
+
+def test_variable_path_creates_groups(tmp_path: Path) -> None:
+    path = tmp_path / "p.nca"
+    with semsl.Dataset(path, "w", format="CFA4") as ds:
+        ds.createDimension("x", 4)
+        v = ds.createVariable("/a/b/v", "f4", ("x",), subarray_shape=(2,))
+        assert isinstance(v, semsl.AggregatedVariable)
+        v[:] = [1.0, 2.0, 3.0, 4.0]
+    with semsl.Dataset(path) as ds:
+        assert ds["/a/b/v"][:].tolist() == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_rename_variable_and_dimension_in_append_mode(tmp_path: Path) -> None:
+    path = tmp_path / "tas.nca"
+    data = make_tas(path)
+    with semsl.Dataset(path, "a") as ds:
+        ds.renameVariable("tas", "air_temperature")
+        ds.renameDimension("lon", "longitude")
+        var = ds["air_temperature"]
+        assert var.dimensions == ("time", "lat", "longitude")
+        var[0, 0, 0] = 1.0
+    with semsl.Dataset(path) as ds:
+        var = ds["air_temperature"]
+        assert "tas" not in ds.variables
+        assert var.dimensions == ("time", "lat", "longitude")
+        assert var[0, 0, 0] == 1.0
+        np.testing.assert_array_equal(var[5].filled(1e20), data[5])
+
+
+@pytest.mark.filterwarnings("ignore:endian-ness of dtype:UserWarning")  # netCDF4 warns too
+def test_storage_keywords_apply_to_fragments(tmp_path: Path) -> None:
+    path = tmp_path / "z.nca"
+    with semsl.Dataset(path, "w", format="CFA4") as ds:
+        ds.createDimension("y", 10)
+        ds.createDimension("x", 10)
+        v = ds.createVariable("v", "f8", ("y", "x"), subarray_shape=(5, 5), zlib=True,
+                              complevel=6, shuffle=True, chunksizes=(8, 8), endian="big")
+        v[:] = 1.0
+    with netCDF4.Dataset(tmp_path / "z" / "z.v.0.0.nc") as frag:
+        filters = frag["v"].filters()
+        assert filters["zlib"] is True
+        assert filters["complevel"] == 6
+        assert frag["v"].chunking() == [5, 5]
+        assert frag["v"].endian() == "big"
