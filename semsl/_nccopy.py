@@ -108,19 +108,25 @@ def copy_group(src: Any, dst: Any, *, skip_variables: NameFilter | None = None,
     Data is copied raw (no masking, scaling or character conversion) in slabs of at
     most about 64 MB, variables of size 0 are not read.
 
-    Storage settings that ``dst``'s format lacks (netCDF-3) are dropped; the values are
-    unaffected.  An unlimited dimension gets its length from the data copied into it,
-    so one that no copied variable uses stays empty.  User types in a group are only
-    recreated in a ``NETCDF4`` destination; elsewhere only a variable that uses one
-    fails.  Not supported, by netCDF4-python: attributes of enum, vlen or opaque type,
-    ``_FillValue`` of compound and vlen variables, enum data holding values outside the
-    enum (such as the default fill of unwritten elements), NUL characters inside text
-    attributes (netCDF4-python drops them) and packed compound layouts (netCDF4-python
-    aligns them).
+    Storage settings that ``dst``'s format lacks (netCDF-3) are dropped, as is no-fill,
+    which netCDF-3 files do not record; the values are unaffected.  An unlimited
+    dimension gets its length from the data copied into it, so one that no copied
+    variable uses stays empty.  User types in a group are only recreated in a
+    ``NETCDF4`` destination; elsewhere only a variable that uses one fails.  Types and
+    dimensions of ancestors of ``src`` that its variables use are created in ``dst``.
+
+    ``NC_CHAR`` and ``NC_STRING`` text attributes are told apart by asking netCDF-C
+    (``nc_inq_atttype``); if the library netCDF4-python uses cannot be reached through
+    :mod:`ctypes`, lists and non-ASCII text become ``NC_STRING`` and ASCII text
+    ``NC_CHAR`` (as netCDF4-python writes ``str``), and a shuffle filter without zlib
+    cannot be recreated.  Not supported, by netCDF4-python: attributes of enum, vlen or
+    opaque type, ``_FillValue`` of compound and vlen variables, enum data holding values
+    outside the enum (such as the default fill of unwritten elements), NUL characters
+    inside text attributes (netCDF4-python drops them) and packed compound layouts
+    (netCDF4-python aligns them).
     """
-    never = _never
-    copier = _Copier(dst, skip_variables or never, skip_dimensions or never,
-                     skip_attributes or never, recursive)
+    copier = _Copier(dst, skip_variables or _never, skip_dimensions or _never,
+                     skip_attributes or _never, recursive)
     copier.group(src, dst)
     if copy_data:
         for src_var, dst_var, path in copier.pending:
@@ -192,10 +198,7 @@ class _Copier:
             if dst.data_model != "NETCDF4":
                 raise _unsupported(path, var.name, dst, f"its data type {_describe(src_type)} "
                                    "needs the NETCDF4 format")
-            if src_type.dtype is str:
-                return str
-            known = self.types.get(src_type._nc_type)
-            return self.user_type(src_type, dst, path) if known is None else known
+            return str if src_type.dtype is str else self.used_type(src_type, var, path)
         codes = _allowed_codes(dst)
         if codes is not None and var.dtype.str[1:] not in codes:
             raise _unsupported(path, var.name, dst, f"its data type {var.dtype.name!r} is "
@@ -203,6 +206,20 @@ class _Copier:
         if dst.data_model.startswith("NETCDF4") and var.filters() is not None:
             return var.dtype.newbyteorder({"big": ">", "little": "<"}.get(var.endian(), "="))
         return var.dtype.newbyteorder("=")
+
+    def used_type(self, src_type: Any, var: Any, path: str) -> Any:
+        """Return the destination copy of the user type ``var`` uses.
+
+        A type defined outside the copied tree is created, after the compound types it
+        nests, in the destination group copied into.
+        """
+        known = self.types.get(src_type._nc_type)
+        if known is not None:
+            return known
+        if isinstance(src_type, netCDF4.CompoundType):
+            for nested in _nested_compounds(src_type, var.group()):
+                self.used_type(nested, var, path)
+        return self.user_type(src_type, self.dst_root, path)
 
     def dimensions(self, var: Any, dst: Any, path: str) -> tuple[str, ...]:
         """Return the dimension names of ``var``; create any not visible from ``dst``."""
@@ -246,6 +263,20 @@ def _user_types(group: Any) -> list[Any]:
     found = itertools.chain(group.cmptypes.values(), group.vltypes.values(),
                             group.enumtypes.values())
     return sorted(found, key=lambda user_type: int(user_type._nc_type))
+
+
+def _nested_compounds(compound: Any, group: Any) -> Iterator[Any]:
+    """The compound types, visible from ``group``, of the fields of ``compound``."""
+    for field_dtype, *_ in compound.dtype.fields.values():
+        if field_dtype.names is None:
+            continue
+        scope = group
+        while scope is not None:
+            match = [t for t in scope.cmptypes.values() if t.dtype == field_dtype]
+            if match:
+                yield match[0]
+                break
+            scope = scope.parent
 
 
 def _describe(user_type: Any) -> str:

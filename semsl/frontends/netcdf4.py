@@ -479,17 +479,19 @@ class _Aggregating:
     __slots__ = ()
 
     def createGroup(self, groupname: str) -> Group:
-        """Create (or return the existing) group ``groupname``, as netCDF4 does."""
-        nc: Any = self
-        if groupname in nc.groups:
-            return nc.groups[groupname]  # type: ignore[no-any-return]
-        parent, _, leaf = groupname.rstrip("/").rpartition("/")
-        node = nc
-        for part in (p for p in parent.split("/") if p):
-            node = node.createGroup(part)
-        group = Group(node, leaf)
-        node.groups[leaf] = group
-        return group
+        """Create a group, or a path of nested groups (like ``mkdir -p``), as netCDF4 does.
+
+        Existing groups are returned; new ones are semsl groups, which can hold
+        aggregated variables.
+        """
+        group: Any = self
+        for name in posixpath.normpath(groupname).split("/"):
+            if not name:
+                continue
+            if name not in group.groups:
+                group.groups[name] = Group(group, name)
+            group = group.groups[name]
+        return group  # type: ignore[no-any-return]
 
     def createVariable(
         self, varname: str, datatype: Any, dimensions: Any = (), compression: Any = None,
@@ -531,7 +533,7 @@ class _Aggregating:
                    "significant_digits": significant_digits, "quantize_mode": quantize_mode,
                    "chunk_cache": chunk_cache}
         nc: Any = self
-        folder, leaf = posixpath.split(varname)
+        folder, leaf = posixpath.split(posixpath.normpath(varname))
         if folder:  # netCDF4 accepts a path and creates the groups on the way
             return nc.createGroup(folder).createVariable(
                 leaf, datatype, dimensions, least_significant_digit=least_significant_digit,
