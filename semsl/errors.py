@@ -11,14 +11,19 @@ from __future__ import annotations
 
 __all__ = [
     "AggregationFormatError",
+    "ConfigError",
     "FragmentDtypeError",
     "FragmentError",
     "FragmentNotFoundError",
     "FragmentReadError",
     "FragmentShapeError",
     "MasterWriteError",
+    "ObjectNotFoundError",
     "SemslError",
     "SemslWarning",
+    "StorageAccessError",
+    "StorageError",
+    "StorageTimeoutError",
     "SubarrayShapeError",
     "UnsupportedFeatureError",
 ]
@@ -103,3 +108,23 @@ class MasterWriteError(SemslError, OSError):
 
 class UnsupportedFeatureError(SemslError, ValueError):
     """A netCDF4 feature or keyword that semsl cannot honour for this dataset."""
+
+
+class ConfigError(SemslError, ValueError):
+    """The user configuration file is invalid; the message names the file and the key."""
+
+
+class StorageError(SemslError, OSError):
+    """A storage backend could not complete an operation; the message names the URI."""
+
+
+class ObjectNotFoundError(StorageError, FileNotFoundError):
+    """The object (file, S3 key, bucket) does not exist."""
+
+
+class StorageAccessError(StorageError, PermissionError):
+    """The storage refused access (credentials, permissions)."""
+
+
+class StorageTimeoutError(StorageError, TimeoutError):
+    """The storage did not answer within the configured time."""
