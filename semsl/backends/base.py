@@ -14,6 +14,7 @@ backend can do, so callers never probe with ``hasattr``.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, Literal, Protocol, runtime_checkable
@@ -107,7 +108,7 @@ class Backend(Protocol):
         """Asynchronous :meth:`put`."""
         ...
 
-    def get_many(self, uris: Sequence[str]) -> list[bytes]:
+    def get_many(self, uris: Sequence[str]) -> builtins.list[bytes]:
         """Fetch many objects concurrently (bounded), in order; all failures reported."""
         ...
 
