@@ -41,7 +41,7 @@ from semsl.cfa.splitter import axis_kind, choose_subarray_shape, validate_subarr
 from semsl.config import DEFAULT_MAX_SUBARRAY_SIZE, parse_size
 from semsl.errors import MasterWriteError, SemslError, SemslWarning, UnsupportedFeatureError
 from semsl.parsers.base import MasterContext, parser_for_group
-from semsl.parsers.cf_aggregation import CFAggregationParser
+from semsl.parsers.cf_aggregation import BOOKKEEPING_ATTRIBUTES, CFAggregationParser
 from semsl.resources import NETCDF_LOCK, HandleCache, OpenFragment
 
 __all__ = ["AggregatedVariable", "Dataset", "FragmentInfo", "Group"]
@@ -350,6 +350,10 @@ class AggregatedVariable(netCDF4.Variable):  # type: ignore[misc,type-arg]
             raise RuntimeError("NetCDF: Write to read only")
         slab = normalise_hyperslab(start, count, stride)
         values = np.asarray(data)
+        if slab.flip and values.ndim < len(slab.count):
+            # netCDF4's own _put reverses the data with one slice per dimension and so
+            # fails when an integer index removed a dimension; do as netCDF4 does.
+            raise IndexError("too many indices for array")
         if values.size != int(np.prod(slab.count)):
             raise IndexError("size of data array does not conform to slice")
         values = values.astype(self.dtype, copy=False).reshape(slab.count)
@@ -370,7 +374,7 @@ class AggregatedVariable(netCDF4.Variable):  # type: ignore[misc,type-arg]
                 continue
             end = slab.last(k) + 1
             if not unlimited and end > shape[k]:
-                raise IndexError("index exceeds dimension bounds")
+                raise RuntimeError("NetCDF: Index exceeds dimension bound")
             if unlimited and end > grid.shape[k]:
                 grid.grow(k, end)
                 self._state.written = _pad_to(self._state.written, grid.grid_shape)
@@ -613,10 +617,7 @@ def _create_aggregated(group: Any, master: _Master, name: str, datatype: Any,
     else:
         budget = (parse_size(max_subarray_size, what="max_subarray_size")
                   if max_subarray_size is not None else master.max_subarray_size)
-        guess = tuple(max(n, _UNLIMITED_GUESS) if u else n
-                      for n, u in zip(shape, unlimited, strict=True))
-        axes = [axis_kind(d, _attributes(_find_coordinate(group, d))) for d in dims]
-        block = choose_subarray_shape(guess, dtype.itemsize, axes, budget)
+        block = _choose_block(group, dims, shape, unlimited, dtype, budget)
     netCDF4.Dataset.createVariable(group, name, dtype, (), fill_value=fill_value,
                                    least_significant_digit=least_significant_digit)
     spec = frag.FragmentSpec(master.file_format, dims, unlimited, dtype, fill_value,
@@ -624,9 +625,19 @@ def _create_aggregated(group: Any, master: _Master, name: str, datatype: Any,
                              datatype)
     model = AggregationModel(name, group.path, dims, dtype,
                              FragmentGrid.regular(shape, block, name),
-                             bookkeeping_attributes=("aggregated_dimensions", "aggregated_data"))
+                             bookkeeping_attributes=BOOKKEEPING_ATTRIBUTES)
     written = np.zeros(model.grid.grid_shape, dtype=bool)
     return AggregatedVariable._attach(group, _VariableState(model, master, spec, written))
+
+
+def _choose_block(group: Any, dims: tuple[str, ...], shape: tuple[int, ...],
+                  unlimited: tuple[bool, ...], dtype: np.dtype[Any], budget: int,
+                  ) -> tuple[int, ...]:
+    """The fragment shape for a variable created without ``subarray_shape``."""
+    guess = tuple(max(n, _UNLIMITED_GUESS) if u else n
+                  for n, u in zip(shape, unlimited, strict=True))
+    axes = [axis_kind(d, _attributes(_find_coordinate(group, d))) for d in dims]
+    return choose_subarray_shape(guess, dtype.itemsize, axes, budget)
 
 
 def _attributes(var: Any) -> dict[str, Any] | None:
@@ -762,12 +773,18 @@ class Dataset(_Aggregating, netCDF4.Dataset):  # type: ignore[misc]
             for model in models:
                 if master.writable:
                     model.grid.load()
+                    if model.grid.block_shape is None:  # a master from another writer
+                        model.grid.block_shape = _choose_block(
+                            group, model.dimensions, model.grid.shape,
+                            tuple(_find_dimension(group, d).isunlimited()
+                                  for d in model.dimensions),
+                            model.dtype, master.max_subarray_size)
                 written = np.zeros(model.grid.grid_shape, dtype=bool)
                 spec = self._spec_for(group, model, master) if master.writable else None
                 AggregatedVariable._attach(group, _VariableState(model, master, spec, written))
                 hidden_vars.update(model.bookkeeping_variables)
                 hidden_dims.update((group.path, d) for d in model.bookkeeping_dimensions)
-        _hide(self, hidden_vars, hidden_dims)
+        _hide(self, hidden_vars, hidden_dims, master)
 
     def _models_from_source(self, master: _Master) -> Any:
         if master.writable:
@@ -954,14 +971,21 @@ def _bookkeeping(source: Any, target: str,
     return (variables, dimensions, scalars), models
 
 
-def _hide(root: Any, variables: set[str], dimensions: set[tuple[str, str]]) -> None:
-    """Remove the aggregation bookkeeping from what users see."""
+def _hide(root: Any, variables: set[str], dimensions: set[tuple[str, str]],
+          master: _Master) -> None:
+    """Remove the aggregation bookkeeping from what users see.
+
+    Length carriers (see :func:`_extend_dimension`) are remembered in ``master`` so
+    that an update reuses them.
+    """
     used: set[str] = set()
     for group in _walk(root):
         for name in list(group.variables):
             var = group.variables[name]
             path = f"{group.path.rstrip('/')}/{name}"
-            if path in variables or _LENGTH_ROLE in var.ncattrs():
+            if _LENGTH_ROLE in var.ncattrs():
+                master.carriers[(group.path, var.dimensions[0])] = group.variables.pop(name)
+            elif path in variables:
                 del group.variables[name]
             else:
                 used.update(var.dimensions)

@@ -26,7 +26,13 @@ from semsl.errors import AggregationFormatError, UnsupportedFeatureError
 from semsl.parsers.base import MasterContext, register_parser
 from semsl.resources import NETCDF_LOCK
 
-__all__ = ["CFAggregationParser"]
+__all__ = ["BOOKKEEPING_ATTRIBUTES", "FRAGMENT_SHAPE", "CFAggregationParser"]
+
+#: semsl's record of the nominal fragment shape (the map only holds actual lengths, and
+#: an unlimited dimension grows by fragments of this length).
+FRAGMENT_SHAPE = "semsl_fragment_shape"
+#: Attributes of an aggregation variable that describe the aggregation, not the data.
+BOOKKEEPING_ATTRIBUTES = ("aggregated_dimensions", "aggregated_data", FRAGMENT_SHAPE)
 
 _TERM = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*([^\s:]+)\s*")
 _FILE_TERMS = frozenset({"map", "uris", "identifiers"})
@@ -63,15 +69,14 @@ class CFAggregationParser:
         uris = LazyStrings(grid_shape, _string_reader(_checked(uris_var, grid_shape, "uris",
                                                                where)))
         identifiers = _identifiers(ids_var, grid_shape, where)
-        block = tuple(int(max(row, default=0)) for row in lengths)
+        block = _block_shape(var, lengths)
         grid = FragmentGrid(bounds, None, uris, identifiers, block)
         hidden = (map_var, uris_var, ids_var)
         return AggregatedVariable(
             name=var.name, group_path=group.path, dimensions=dims, dtype=var.dtype, grid=grid,
             bookkeeping_variables=tuple(_path(v.group(), v.name) for v in hidden),
             bookkeeping_dimensions=tuple(d for v in hidden for d in v.dimensions),
-            bookkeeping_attributes=("aggregated_dimensions", "aggregated_data"),
-            encoding=self.name)
+            bookkeeping_attributes=BOOKKEEPING_ATTRIBUTES, encoding=self.name)
 
     def write(self, model: AggregatedVariable, group: Any) -> None:
         """Write the grid of ``model`` as CF-1.13 variables next to its scalar variable."""
@@ -95,6 +100,9 @@ class CFAggregationParser:
                         group, f"{base}_fragment_identifiers", frag_dims,
                         np.asarray(grid.identifiers, dtype=object)))
         scalar = group.variables[model.name]
+        if grid.block_shape is not None:
+            shape_type = np.int64 if group.data_model == "NETCDF4" else np.int32
+            scalar.setncattr(FRAGMENT_SHAPE, np.asarray(grid.block_shape, shape_type))
         scalar.setncattr("aggregated_dimensions", " ".join(model.dimensions))
         scalar.setncattr("aggregated_data",
                          f"map: {map_name} uris: {uris_name} identifiers: {ids_name}")
@@ -102,6 +110,16 @@ class CFAggregationParser:
 
 def _path(group: Any, name: str) -> str:
     return f"{group.path.rstrip('/')}/{name}"
+
+
+def _block_shape(var: Any, lengths: list[npt.NDArray[np.int64]]) -> tuple[int, ...] | None:
+    """The nominal fragment shape: recorded by semsl, else the longest fragments."""
+    if FRAGMENT_SHAPE in var.ncattrs():
+        recorded = np.atleast_1d(var.getncattr(FRAGMENT_SHAPE))
+        if len(recorded) == len(lengths) and (recorded > 0).all():
+            return tuple(int(n) for n in recorded)
+    block = tuple(int(max(row, default=0)) for row in lengths)
+    return block if all(block) else None
 
 
 def _parse_terms(var: Any, where: str) -> dict[str, str]:
