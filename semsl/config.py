@@ -37,7 +37,6 @@ import os
 import re
 import stat
 import threading
-import types
 import urllib.parse
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -274,9 +273,9 @@ class _FieldError(ConfigError):
         super().__init__(f"{owner}.{name}: {problem}")
 
 
-def _masked_repr(obj: object, secret: frozenset[str] = frozenset()) -> str:
+def _masked_repr(obj: Any, secret: frozenset[str] = frozenset()) -> str:
     items = []
-    for f in dataclasses.fields(obj):  # type: ignore[arg-type]
+    for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         shown = "'***'" if f.name in secret and value is not None else _mask_repr(value)
         items.append(f"{f.name}={shown}")
@@ -504,9 +503,34 @@ def _fsspec_options(value: Any) -> Mapping[str, Mapping[str, Any]]:
     for protocol, options in value.items():
         if not isinstance(options, Mapping):
             raise _CheckError(f"expected the options of protocol {protocol!r} to be an object")
-    return types.MappingProxyType(
-        {str(p): types.MappingProxyType(copy.deepcopy(dict(o))) for p, o in value.items()}
+    return _FrozenMapping(
+        {str(p): _FrozenMapping(copy.deepcopy(dict(o))) for p, o in value.items()}
     )
+
+
+_V = TypeVar("_V")
+
+
+class _FrozenMapping(Mapping[str, _V]):
+    """A read-only mapping whose repr hides values of credential-like keys.
+
+    Unlike ``types.MappingProxyType`` it pickles (dask, multiprocessing).
+    """
+
+    def __init__(self, data: Mapping[str, _V]) -> None:
+        self._data = dict(data)
+
+    def __getitem__(self, key: str) -> _V:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return _mask_repr(self._data)
 
 
 @dataclass(frozen=True, repr=False)
@@ -561,7 +585,7 @@ class Config:
             if not isinstance(host, HostConfig) or host.alias != alias:
                 raise _FieldError(name, "hosts",
                                   f"expected the HostConfig with alias {alias!r} under that key")
-        object.__setattr__(self, "hosts", types.MappingProxyType(dict(self.hosts)))
+        object.__setattr__(self, "hosts", _FrozenMapping(self.hosts))
 
     def __repr__(self) -> str:
         return _masked_repr(self)
@@ -637,7 +661,7 @@ def _mask_repr(value: Any) -> str:
 def _plain(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {k: _plain(v) for k, v in value.items()}
-    return value
+    return value  # a list keeps its items: _mask handles them
 
 
 # -------------------------------------------------------------------------- loading
