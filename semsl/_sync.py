@@ -18,7 +18,15 @@ import concurrent.futures
 import contextlib
 import os
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Sequence,
+    Sized,
+)
 from typing import Any, TypeVar
 
 from semsl.errors import SemslError, StorageTimeoutError
@@ -150,8 +158,8 @@ def sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
     try:
         return future.result(timeout)
     except concurrent.futures.TimeoutError as err:
-        if future.done():  # the coroutine itself raised TimeoutError
-            raise
+        if future.done():  # it raised TimeoutError itself, or finished just now
+            return future.result()
         future.cancel()
         raise StorageTimeoutError(
             f"I/O did not finish within {timeout} s and was cancelled; "
@@ -196,7 +204,18 @@ async def gather_windowed(
     if limit < 1:
         raise ValueError(f"gather_windowed needs a limit of at least 1, got {limit}")
     window = _Window(iter(factories))
-    await asyncio.gather(*(window.worker() for _ in range(limit)))
+    if isinstance(factories, Sized):
+        limit = max(1, min(limit, len(factories)))
+    workers = [asyncio.create_task(window.worker()) for _ in range(limit)]
+    try:
+        await asyncio.gather(*workers)
+    except BaseException:
+        # Cancelled (or a worker died of a BaseException): stop the others and wait for
+        # them, so that nothing of this batch outlives it.
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        raise
     return window.outcome()
 
 
@@ -212,12 +231,12 @@ class _Window:
     async def worker(self) -> None:
         """Take the next factory while nothing has failed, await it, keep the outcome."""
         while not self.failures:
-            factory = next(self.factories, None)
-            if factory is None:
-                return
-            index = self.started
-            self.started += 1
             try:
+                factory = next(self.factories, None)
+                if factory is None:
+                    return
+                index = self.started
+                self.started += 1
                 self.results[index] = await factory()
             except Exception as err:  # collected, raised together as a BatchError
                 self.failures.append(err)
