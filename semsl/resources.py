@@ -9,19 +9,44 @@ open-file budget is reached.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DEFAULT_OPEN_FILES", "NETCDF_LOCK", "HandleCache", "OpenFragment"]
+__all__ = ["DEFAULT_OPEN_FILES", "NETCDF_LOCK", "HandleCache", "OpenFragment", "Upload"]
 
 #: One lock around every call into netCDF-C/HDF5 made for fragment I/O.
 NETCDF_LOCK = threading.RLock()
 
 #: Default number of fragment files kept open per dataset.
 DEFAULT_OPEN_FILES = 64
+#: Fragments uploaded at once when a dataset on remote storage is closed.
+UPLOADS_IN_FLIGHT = 8
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A fragment built in a local scratch file, to be stored at ``uri`` when closed."""
+
+    backend: Any
+    uri: str
+    path: str
+
+    def run(self) -> None:
+        """Store the scratch file and remove it."""
+        self.backend.put_file(self.path, self.uri)
+        os.remove(self.path)
+
+    def discard(self) -> None:
+        """Remove the scratch file without storing it."""
+        with contextlib.suppress(OSError):
+            os.remove(self.path)
 
 
 @dataclass
@@ -36,14 +61,24 @@ class OpenFragment:
         Whether it was opened for writing.
     checked
         Whether its variable was already checked against the master's grid.
+    upload
+        For a remote fragment opened for writing: where its scratch file goes.
     """
 
     dataset: Any
     writable: bool
     checked: bool = False
+    upload: Upload | None = None
 
     def close(self) -> None:
-        """Close the file if it is still open."""
+        """Close the file if it is still open, and store it if it is remote."""
+        self.close_local()
+        if self.upload is not None:
+            upload, self.upload = self.upload, None
+            upload.run()
+
+    def close_local(self) -> None:
+        """Close the netCDF file (a remote fragment is not stored yet)."""
         if self.dataset.isopen():
             self.dataset.close()
 
@@ -103,15 +138,52 @@ class HandleCache:
                 entry.close()
 
     def close_all(self) -> None:
-        """Close every open file (errors of the first failing close are raised)."""
+        """Close every open file; store the remote ones concurrently.
+
+        Every file is closed even if some fail; the first error is raised after.
+        """
         with NETCDF_LOCK:
             entries = list(self._open.values())
             self._open.clear()
-            first_error: BaseException | None = None
+            errors: list[BaseException] = []
             for entry in entries:
                 try:
-                    entry.close()
+                    entry.close_local()
                 except (OSError, RuntimeError) as err:
-                    first_error = first_error or err
-            if first_error is not None:
-                raise first_error
+                    errors.append(err)
+        uploads = [e.upload for e in entries if e.upload is not None]
+        for entry in entries:
+            entry.upload = None
+        if errors:
+            for upload in uploads:
+                upload.discard()
+            raise errors[0]
+        if uploads:
+            _store_all(uploads)
+
+    def discard_all(self) -> None:
+        """Close every open file without storing remote ones (after a failure)."""
+        with NETCDF_LOCK:
+            entries = list(self._open.values())
+            self._open.clear()
+        for entry in entries:
+            with contextlib.suppress(Exception):
+                entry.close_local()
+            if entry.upload is not None:
+                entry.upload.discard()
+                entry.upload = None
+
+
+def _store_all(uploads: list[Upload]) -> None:
+    """Upload scratch files concurrently (bounded); every failure is reported."""
+    from semsl._sync import gather_windowed, sync  # noqa: PLC0415 (starts the IO thread)
+
+    async def store(upload: Upload) -> None:
+        await asyncio.to_thread(upload.run)
+
+    factories = [functools.partial(store, upload) for upload in uploads]
+    try:
+        sync(gather_windowed(factories, UPLOADS_IN_FLIGHT))
+    finally:
+        for upload in uploads:
+            upload.discard()

@@ -23,24 +23,26 @@ and the master unpacks them once, see FORMATS.md section 4); they are kept as
 from __future__ import annotations
 
 import os
+import posixpath
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, cast
-from urllib.parse import unquote, urlsplit
 
 import netCDF4
 import numpy as np
 import numpy.typing as npt
 
+from semsl.backends import registry
 from semsl.errors import (
     FragmentDtypeError,
     FragmentNotFoundError,
     FragmentReadError,
     FragmentShapeError,
-    UnsupportedFeatureError,
+    ObjectNotFoundError,
+    StorageError,
 )
-from semsl.resources import NETCDF_LOCK, OpenFragment
+from semsl.resources import NETCDF_LOCK, OpenFragment, Upload
 
 __all__ = [
     "FragmentContext",
@@ -48,7 +50,9 @@ __all__ = [
     "FragmentSpec",
     "check_fragment",
     "create_fragment",
+    "fetch_many",
     "fragment_name",
+    "open_bytes",
     "open_fragment",
     "read_piece",
     "relative_uri",
@@ -141,69 +145,146 @@ def fragment_name(stem: str, variable_path: str, index: Sequence[int],
 
 
 def resolve_uri(uri: str, master_dir: str) -> str:
-    """Return the local path of a fragment URI found in a master.
+    """Return where a fragment URI found in a master points: a path or an absolute URI.
 
     Relative URI references are resolved against the master's folder (CF-1.13 section
-    2.8); ``file://`` URIs are absolute paths.  Other schemes need a storage backend.
+    2.8); absolute URIs (``file://``, ``s3://``, ``https://``) stand as they are.
     """
-    parts = urlsplit(uri)
-    if parts.scheme in ("", "file") or (len(parts.scheme) == 1 and os.name == "nt"):
-        if parts.scheme == "file":
-            return unquote(parts.path)
-        return os.path.normpath(os.path.join(master_dir, unquote(uri)))
-    raise UnsupportedFeatureError(
-        f"fragment URI {uri!r} uses the {parts.scheme!r} scheme; this version of semsl "
-        "reads fragments from local files only"
-    )
+    return registry.join(master_dir, uri)
 
 
 def relative_uri(path: str, master_dir: str) -> str:
     """Return the URI to record for a fragment: relative when under the master's folder."""
-    rel = os.path.relpath(path, master_dir)
-    if rel.startswith(os.pardir):
-        return Path(os.path.abspath(path)).as_uri()
-    return Path(rel).as_posix()
+    return registry.relative_reference(path, master_dir)
 
 
-def create_fragment(path: str, spec: FragmentSpec, shape: Sequence[int], identifier: str,
-                    ) -> OpenFragment:
-    """Create a fragment file for a piece of ``shape``; its values start as fill value."""
+def create_fragment(uri: str, spec: FragmentSpec, shape: Sequence[int], identifier: str,
+                    *, scratch: str) -> OpenFragment:
+    """Create a fragment file for a piece of ``shape``; its values start as fill value.
+
+    A fragment bound for remote storage is built in a file in ``scratch`` and uploaded
+    when it is closed.
+    """
+    where = registry.locate(uri)
+    path = where.uri if where.is_local else _scratch_file(scratch, uri)
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with NETCDF_LOCK:
         ds = netCDF4.Dataset(path, "w", format=cast(Any, spec.file_format))
         try:
-            for name, size, unlim in zip(spec.dimensions, shape, spec.unlimited, strict=True):
-                ds.createDimension(name, None if unlim else size)
-            options = dict(spec.variable_options)
-            if options.get("chunksizes") is not None:
-                options["chunksizes"] = [max(1, min(c, n)) for c, n in
-                                         zip(options["chunksizes"], shape, strict=True)]
-            datatype = spec.dtype if spec.datatype is None else spec.datatype
-            var = ds.createVariable(identifier, datatype, spec.dimensions,
-                                    fill_value=spec.fill_value, **options)
-            _raw(var)
+            _define(ds, spec, shape, identifier)
         except BaseException:
             ds.close()
             os.remove(path)
             raise
-    return OpenFragment(ds, writable=True, checked=True)
+    upload = None if where.is_local else Upload(where.backend, where.uri, path)
+    return OpenFragment(ds, writable=True, checked=True, upload=upload)
 
 
-def open_fragment(path: str, writable: bool, context: FragmentContext) -> OpenFragment:
-    """Open an existing fragment file; a missing or unreadable file is a clear error."""
+def _define(ds: Any, spec: FragmentSpec, shape: Sequence[int], identifier: str) -> None:
+    for name, size, unlim in zip(spec.dimensions, shape, spec.unlimited, strict=True):
+        ds.createDimension(name, None if unlim else size)
+    options = dict(spec.variable_options)
+    if options.get("chunksizes") is not None:
+        options["chunksizes"] = [max(1, min(c, n)) for c, n in
+                                 zip(options["chunksizes"], shape, strict=True)]
+    datatype = spec.dtype if spec.datatype is None else spec.datatype
+    var = ds.createVariable(identifier, datatype, spec.dimensions,
+                            fill_value=spec.fill_value, **options)
+    _raw(var)
+
+
+def _scratch_file(scratch: str, uri: str) -> str:
+    os.makedirs(scratch, exist_ok=True)
+    handle, path = tempfile.mkstemp(prefix=".fragment.", suffix=posixpath.basename(uri)[-40:],
+                                    dir=scratch)
+    os.close(handle)
+    return path
+
+
+def open_fragment(uri: str, writable: bool, context: FragmentContext, *, scratch: str,
+                  data: bytes | None = None) -> OpenFragment:
+    """Open an existing fragment; a missing or unreadable one is a clear error.
+
+    A remote fragment is read from its bytes (``data`` when already fetched); one
+    opened for writing is copied to ``scratch`` and uploaded again when closed.
+    """
+    where = {"master": context.master, "variable": context.variable, "uri": uri}
+    location = registry.locate(uri)
+    try:
+        if location.is_local:
+            return _open_local(location.uri, writable, where)
+        if writable:
+            path = _scratch_file(scratch, uri)
+            location.backend.get_file(location.uri, path)
+            return OpenFragment(_open_netcdf(path, "a", None, where), True,
+                                upload=Upload(location.backend, location.uri, path))
+        payload = data if data is not None else location.backend.get(location.uri)
+        name = posixpath.basename(location.uri) or "fragment.nc"  # not parsed as a URL
+        return OpenFragment(_open_netcdf(name, "r", payload, where), False)
+    except ObjectNotFoundError as err:
+        raise FragmentNotFoundError(_MISSING, **where) from err
+    except StorageError as err:
+        raise FragmentReadError(f"the fragment cannot be fetched ({err})", **where) from err
+
+
+def fetch_many(uris: Sequence[str], context: FragmentContext) -> list[bytes]:
+    """Fetch remote fragments concurrently, each through its own backend."""
+    locations = [registry.locate(uri) for uri in uris]
+    backend = locations[0].backend
+    try:
+        if all(loc.backend is backend for loc in locations):
+            return backend.get_many([loc.uri for loc in locations])
+        return [loc.backend.get(loc.uri) for loc in locations]
+    except ObjectNotFoundError as err:
+        raise FragmentNotFoundError(_MISSING, master=context.master,
+                                    variable=context.variable, uri=str(err)) from err
+    except BaseExceptionGroup as group:
+        first = group.exceptions[0]
+        kind = FragmentNotFoundError if isinstance(first, ObjectNotFoundError) else \
+            FragmentReadError
+        raise kind(f"{len(group.exceptions)} fragment(s) could not be fetched: {first}",
+                   master=context.master, variable=context.variable,
+                   uri=str(first)) from group
+
+
+def open_bytes(name: str, data: bytes, scratch: str | None = None) -> Any:
+    """Open a netCDF file held in memory, read-only.
+
+    netCDF-C refuses some valid netCDF-3 files in memory (a header with an empty text
+    attribute makes the file look 4 bytes short); those are opened from a scratch
+    copy instead, unlinked at once (the open file stays readable).
+    """
+    try:
+        return netCDF4.Dataset(name, "r", memory=data)
+    except PermissionError:
+        handle, path = tempfile.mkstemp(suffix=".nc", dir=scratch)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            return netCDF4.Dataset(path, "r")
+        finally:
+            os.remove(path)
+
+
+_MISSING = ("the master lists this fragment but the file does not exist; restore it, or "
+            "run 'semsl verify' to list every missing fragment")
+
+
+def _open_local(path: str, writable: bool, where: dict[str, str]) -> OpenFragment:
     if not os.path.exists(path):
-        raise FragmentNotFoundError(
-            "the master lists this fragment but the file does not exist; restore it, or "
-            "run 'semsl verify' to list every missing fragment",
-            master=context.master, variable=context.variable, uri=path)
+        raise FragmentNotFoundError(_MISSING, **where)
+    return OpenFragment(_open_netcdf(path, "a" if writable else "r", None, where), writable)
+
+
+def _open_netcdf(name: str, mode: str, memory: bytes | None, where: dict[str, str]) -> Any:
     try:
         with NETCDF_LOCK:
-            ds = netCDF4.Dataset(path, "a" if writable else "r")
+            if memory is not None:
+                return open_bytes(name, memory)
+            return netCDF4.Dataset(name, cast(Any, mode))
     except OSError as err:
         raise FragmentReadError(f"the fragment cannot be opened as netCDF ({err})",
-                                master=context.master, variable=context.variable,
-                                uri=path) from err
-    return OpenFragment(ds, writable=writable)
+                                **where) from err
 
 
 def check_fragment(entry: OpenFragment, identifier: str, expected: Sequence[int],
@@ -275,11 +356,12 @@ def write_metadata(entry: OpenFragment, identifier: str, meta: FragmentMetadata,
     with NETCDF_LOCK:
         _extend(var, meta.shape, fill)
         ds.setncatts(dict(meta.global_attributes))
+        if meta.unlimited_dimensions:  # an empty text attribute upsets netCDF-3 in memory
+            ds.setncattr("semsl_unlimited_dimensions", " ".join(meta.unlimited_dimensions))
         ds.setncatts({
             "semsl_variable": meta.variable,
             "semsl_master": meta.master,
             "semsl_master_dimensions": " ".join(meta.master_dimensions),
-            "semsl_unlimited_dimensions": " ".join(meta.unlimited_dimensions),
             "semsl_master_shape": np.asarray(meta.master_shape, int_type),
             "semsl_fragment_start": np.asarray(meta.start, int_type),
             "semsl_fragment_index": np.asarray(meta.index, int_type),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import os
 import posixpath
 import tempfile
@@ -33,12 +34,14 @@ import numpy as np
 import numpy.typing as npt
 
 from semsl._nccopy import copy_group
+from semsl.backends import registry
+from semsl.backends.registry import Location
 from semsl.cfa import fragments as frag
 from semsl.cfa.indexing import covered, normalise_hyperslab, plan_pieces
 from semsl.cfa.model import AggregatedVariable as AggregationModel
 from semsl.cfa.model import FragmentGrid
 from semsl.cfa.splitter import axis_kind, choose_subarray_shape, validate_subarray_shape
-from semsl.config import DEFAULT_MAX_SUBARRAY_SIZE, parse_size
+from semsl.config import DEFAULT_MAX_SUBARRAY_SIZE, get_config, parse_size
 from semsl.errors import MasterWriteError, SemslError, SemslWarning, UnsupportedFeatureError
 from semsl.parsers.base import MasterContext, parser_for_group
 from semsl.parsers.cf_aggregation import BOOKKEEPING_ATTRIBUTES, CFAggregationParser
@@ -72,6 +75,12 @@ class _Master:
     file_format: str
     writable: bool
     temp: str | None = None
+    #: Where the master is stored when it is not a local file (uploaded on commit).
+    remote: Location | None = None
+    #: Local folder for working copies of remote masters and fragments.
+    scratch: str = field(default_factory=lambda: get_config().resources.cache_dir)
+    #: Folder (or URI prefix) for new fragments; default: beside the master.
+    fragment_location: str | None = None
     handles: HandleCache = field(default_factory=HandleCache)
     max_subarray_size: int = DEFAULT_MAX_SUBARRAY_SIZE
     committed: bool = False
@@ -83,12 +92,32 @@ class _Master:
     @property
     def folder(self) -> str:
         """The master's folder: relative fragment URIs start here."""
-        return os.path.dirname(self.target)
+        return registry.parent(self.target)
 
     @property
     def stem(self) -> str:
         """The master's file name without its extension."""
-        return os.path.splitext(os.path.basename(self.target))[0]
+        return posixpath.splitext(posixpath.basename(self.target.replace(os.sep, "/")))[0]
+
+    def fragment_folder(self, override: str | None) -> str:
+        """Where new fragments of a variable go.
+
+        Its own setting, else the dataset's, else a folder named after the master,
+        beside it.
+        """
+        chosen = override or self.fragment_location
+        if chosen is None:
+            return registry.join(self.folder, self.stem)
+        return chosen if registry.is_remote(chosen) else os.path.abspath(chosen)
+
+
+@dataclass
+class _Remote:
+    """A plain netCDF file on remote storage: read from memory, written via a local copy."""
+
+    location: Location
+    temp: str | None
+    writable: bool
 
 
 @dataclass
@@ -99,6 +128,7 @@ class _VariableState:
     master: _Master
     spec: frag.FragmentSpec | None
     written: npt.NDArray[np.bool_]
+    fragment_location: str | None = None
 
 
 def _set_slot(obj: Any, name: str, value: Any) -> None:
@@ -230,7 +260,7 @@ class FragmentInfo:
         return self._grid.uri(tuple(index)) or ""
 
     def path(self, index: Sequence[int]) -> str | None:
-        """The file of fragment ``index`` (``None`` if it was never written)."""
+        """Where fragment ``index`` is: a path or a URI (``None`` if never written)."""
         uri = self.uri(index)
         return frag.resolve_uri(uri, self._folder) if uri else None
 
@@ -319,6 +349,7 @@ class AggregatedVariable(netCDF4.Variable):  # type: ignore[misc,type-arg]
         fill = self._fill()
         if not covered(grid.boundaries, slab) or not all(ok for _, ok in pieces):
             out.fill(fill)
+        self._prefetch([p.fragment for p, present in pieces if present])
         for piece, present in pieces:
             if present:
                 entry = self._open(piece.fragment, writable=False)
@@ -328,13 +359,28 @@ class AggregatedVariable(netCDF4.Variable):  # type: ignore[misc,type-arg]
             out = np.flip(out, axis=slab.flip)
         return out
 
+    def _location(self, index: tuple[int, ...]) -> str:
+        return frag.resolve_uri(self._state.model.grid.uri(index) or "",
+                                self._state.master.folder)
+
+    def _prefetch(self, indices: list[tuple[int, ...]]) -> None:
+        """Fetch the remote fragments a read needs concurrently, before opening them."""
+        master = self._state.master
+        wanted = [u for u in map(self._location, indices)
+                  if registry.is_remote(u) and u not in master.handles]
+        if len(wanted) < 2:
+            return
+        context = frag.FragmentContext(master.target, self._path)
+        for uri, data in zip(wanted, frag.fetch_many(wanted, context), strict=True):
+            master.handles.get(uri, False, functools.partial(
+                frag.open_fragment, uri, False, context, scratch=master.scratch, data=data))
+
     def _open(self, index: tuple[int, ...], writable: bool) -> OpenFragment:
         state, grid = self._state, self._state.model.grid
-        uri = grid.uri(index) or ""
-        path = frag.resolve_uri(uri, state.master.folder)
+        uri = self._location(index)
         context = frag.FragmentContext(state.master.target, self._path)
-        entry = state.master.handles.get(
-            path, writable, lambda: frag.open_fragment(path, writable, context))
+        entry = state.master.handles.get(uri, writable, functools.partial(
+            frag.open_fragment, uri, writable, context, scratch=state.master.scratch))
         frag.check_fragment(entry, grid.identifier(index), grid.fragment_shape(index),
                             self.dtype, self._unlimited(), context)
         return entry
@@ -388,14 +434,14 @@ class AggregatedVariable(netCDF4.Variable):  # type: ignore[misc,type-arg]
         spec = state.spec
         if spec is None:
             raise RuntimeError("NetCDF: Write to read only")
-        name = frag.fragment_name(state.master.stem, self._path, index, grid.grid_shape,
+        master = state.master
+        name = frag.fragment_name(master.stem, self._path, index, grid.grid_shape,
                                   self._unlimited())
-        path = os.path.join(state.master.folder, state.master.stem, name)
-        shape = grid.fragment_shape(index)
-        ident = grid.identifier(index)
-        entry = state.master.handles.get(
-            path, True, lambda: frag.create_fragment(path, spec, shape, ident))
-        grid.record(index, frag.relative_uri(path, state.master.folder))
+        uri = registry.join(master.fragment_folder(state.fragment_location), name)
+        entry = master.handles.get(uri, True, functools.partial(
+            frag.create_fragment, uri, spec, grid.fragment_shape(index),
+            grid.identifier(index), scratch=master.scratch))
+        grid.record(index, frag.relative_uri(uri, master.folder))
         state.written[index] = True
         return entry
 
@@ -685,7 +731,7 @@ class Dataset(_Aggregating, netCDF4.Dataset):  # type: ignore[misc]
                  keepweakref: bool = False, memory: Any = None, encoding: Any = None,
                  parallel: bool = False, comm: Any = None, info: Any = None,
                  *, max_subarray_size: int | str | None = None, open_files: int | None = None,
-                 **kwargs: Any) -> None:
+                 fragment_location: str | None = None, **kwargs: Any) -> None:
         _LIVE.add(self)
         if parallel or comm is not None or info is not None:
             raise UnsupportedFeatureError(
@@ -693,59 +739,102 @@ class Dataset(_Aggregating, netCDF4.Dataset):  # type: ignore[misc]
                 "comm= and info= (aggregated datasets are read concurrently anyway)")
         fmt = str(format).upper()
         common = {"keepweakref": keepweakref, "encoding": encoding, **kwargs}
-        master: _Master | None = None
-        if fmt in _CFA_FORMATS and mode.startswith(("w", "x")):
-            master = self._open_new(filename, mode, clobber, diskless, memory,
-                                    _CFA_FORMATS[fmt], common)
-        elif mode.startswith(("a", "r+")) and memory is None and not diskless and \
-                _is_master(filename):
-            master = self._open_update(filename, mode, common)
-        else:
-            super().__init__(filename, cast(Any, mode), clobber,
-                             cast(Any, _CFA_FORMATS.get(fmt, format)), diskless, persist,
-                             memory=memory, **common)
-        _set_slot(self, "_semsl", master)
+        state = self._open_any(filename, mode, clobber, fmt, diskless, persist, memory, common)
+        _set_slot(self, "_semsl", state)
         _adopt_groups(self)
-        if master is None and mode.startswith("r") and "+" not in mode:
-            master = self._attach_read()
-            _set_slot(self, "_semsl", master)
+        master = state if isinstance(state, _Master) else None
+        if state is None or (isinstance(state, _Remote) and not state.writable):
+            master = self._attach_read(state)
+            if master is not None:
+                _set_slot(self, "_semsl", master)
         if master is not None:
             if max_subarray_size is not None:
                 master.max_subarray_size = parse_size(max_subarray_size,
                                                       what="max_subarray_size")
             if open_files is not None:
                 master.handles = HandleCache(open_files)
+            master.fragment_location = fragment_location
             self._attach(master)
+        elif fragment_location is not None:
+            raise ValueError("fragment_location applies to aggregated datasets (CFA4/CFA3)")
 
     # ---- opening
 
-    def _open_new(self, filename: Any, mode: str, clobber: bool, diskless: bool, memory: Any,
-                  file_format: str, common: dict[str, Any]) -> _Master:
-        if diskless or memory is not None:
-            raise UnsupportedFeatureError(
-                f"aggregated datasets are written to files; diskless= and memory= cannot be "
-                f"used with a CFA format ({filename!r})")
-        target = os.path.abspath(os.fspath(filename))
-        if os.path.exists(target) and (mode.startswith("x") or not clobber):
-            raise FileExistsError(17, "File exists", os.fspath(filename))
-        temp = _working_name(target)
-        super().__init__(temp, "w", True, cast(Any, file_format), **common)
-        return _Master(target, file_format, writable=True, temp=temp)
+    def _open_any(self, filename: Any, mode: str, clobber: bool, fmt: str, diskless: bool,
+                  persist: bool, memory: Any, common: dict[str, Any],
+                  ) -> _Master | _Remote | None:
+        """Open the file the way its mode, format and location ask for."""
+        plain = memory is not None or diskless or not isinstance(filename, str | os.PathLike)
+        if fmt in _CFA_FORMATS and mode.startswith(("w", "x")):
+            if diskless or memory is not None:
+                raise UnsupportedFeatureError(
+                    f"aggregated datasets are written to files; diskless= and memory= "
+                    f"cannot be used with a CFA format ({filename!r})")
+            return self._open_new(registry.locate(filename), mode, clobber,
+                                  _CFA_FORMATS[fmt], common)
+        if plain or not (registry.is_remote(os.fspath(filename))
+                         or mode.startswith(("a", "r+"))):
+            super().__init__(filename, cast(Any, mode), clobber,
+                             cast(Any, _CFA_FORMATS.get(fmt, fmt)), diskless, persist,
+                             memory=memory, **common)
+            return None
+        return self._open_stored(registry.locate(filename), mode, clobber,
+                                 _CFA_FORMATS.get(fmt, fmt), common)
 
-    def _open_update(self, filename: Any, mode: str, common: dict[str, Any]) -> _Master:
-        target = os.path.abspath(os.fspath(filename))
-        temp = _working_name(target)
+    def _open_stored(self, where: Location, mode: str, clobber: bool, file_format: str,
+                     common: dict[str, Any]) -> _Master | _Remote | None:
+        """Open an existing file for updating, or a remote file in any mode."""
+        if mode.startswith(("w", "x")):
+            _refuse_existing(where, mode, clobber)
+            temp = _working_name(where.given, remote=where)
+            super().__init__(temp, "w", True, cast(Any, file_format), **common)
+            return _Remote(where, temp, writable=True)
+        if mode.startswith("r") and "+" not in mode:
+            data = _fetch(where)
+            # netCDF-C parses a name with "://" as a URL even with memory=: give it
+            # the bare file name; filepath() still answers the URI.
+            name = posixpath.basename(where.uri) or "remote.nc"
+            try:
+                super().__init__(name, cast(Any, mode), memory=data, **common)
+            except PermissionError:  # see semsl.cfa.fragments.open_bytes
+                local = _download(where)
+                try:
+                    super().__init__(local, cast(Any, mode), **common)
+                finally:
+                    os.remove(local)
+            return _Remote(where, None, writable=False)
+        local = where.uri if where.is_local else _download(where)
+        if _is_master(local):
+            return self._open_update(where, local, common)
+        if where.is_local:
+            super().__init__(where.uri, cast(Any, mode), **common)
+            return None
+        super().__init__(local, "a", **common)
+        return _Remote(where, local, writable=True)
+
+    def _open_new(self, where: Location, mode: str, clobber: bool, file_format: str,
+                  common: dict[str, Any]) -> _Master:
+        _refuse_existing(where, mode, clobber)
+        temp = _working_name(where.given, remote=None if where.is_local else where)
+        super().__init__(temp, "w", True, cast(Any, file_format), **common)
+        return _Master(_target(where), file_format, writable=True, temp=temp,
+                       remote=None if where.is_local else where)
+
+    def _open_update(self, where: Location, source_path: str, common: dict[str, Any],
+                     ) -> _Master:
+        """Update a master: work on a copy without its bookkeeping, commit on close."""
+        temp = _working_name(where.given, remote=None if where.is_local else where)
         with NETCDF_LOCK:
-            source = netCDF4.Dataset(target, "r")
+            source = netCDF4.Dataset(source_path, "r")
         try:
-            hidden, models = _bookkeeping(source, target)
+            hidden, models = _bookkeeping(source, _target(where))
             out = netCDF4.Dataset(temp, "w", format=source.data_model)
             try:
                 copy_group(source, out,
                            skip_variables=lambda g, v: f"{g.rstrip('/')}/{v}" in hidden[0],
                            skip_dimensions=lambda g, d: (g, d) in hidden[1],
-                           skip_attributes=lambda g, v, a: (g, v) in hidden[2] and a in (
-                               "aggregated_dimensions", "aggregated_data"))
+                           skip_attributes=lambda g, v, a: (g, v) in hidden[2] and a in
+                           BOOKKEEPING_ATTRIBUTES)
             finally:
                 out.close()
             file_format = source.data_model
@@ -755,13 +844,19 @@ class Dataset(_Aggregating, netCDF4.Dataset):  # type: ignore[misc]
             raise
         finally:
             source.close()
+            if not where.is_local:
+                with contextlib.suppress(OSError):
+                    os.remove(source_path)
         super().__init__(temp, "a", **common)
-        return _Master(target, file_format, writable=True, temp=temp, pending=models)
+        return _Master(_target(where), file_format, writable=True, temp=temp, pending=models,
+                       remote=None if where.is_local else where)
 
-    def _attach_read(self) -> _Master | None:
+    def _attach_read(self, remote: _Remote | None) -> _Master | None:
         if not any(parser_for_group(g) for g in _walk(self)):
             return None
-        return _Master(os.path.abspath(super().filepath()), self.data_model, writable=False)
+        target = remote.location.given if remote else os.path.abspath(super().filepath())
+        return _Master(target, self.data_model, writable=False,
+                       remote=remote.location if remote else None)
 
     def _attach(self, master: _Master) -> None:
         """Present the aggregated variables found in the master's groups."""
@@ -811,10 +906,12 @@ class Dataset(_Aggregating, netCDF4.Dataset):  # type: ignore[misc]
 
     def filepath(self, encoding: str | None = None) -> str:
         """The path of the dataset (of the master, for an aggregated dataset)."""
-        master = _master_of(self)
-        if master is None:
-            return str(super().filepath(encoding) if encoding else super().filepath())
-        return master.target
+        state = _get_slot(self, "_semsl")
+        if isinstance(state, _Remote):
+            return state.location.given
+        if isinstance(state, _Master):
+            return state.target
+        return str(super().filepath(encoding) if encoding else super().filepath())
 
     def sync(self) -> None:
         """Write buffered data to disk (the master is only written by ``close``)."""
@@ -832,6 +929,9 @@ class Dataset(_Aggregating, netCDF4.Dataset):  # type: ignore[misc]
         The master is written to a working file beside the target and renamed over it
         only when everything else succeeded, so a failure keeps the previous master.
         """
+        state = _get_slot(self, "_semsl")
+        if isinstance(state, _Remote):
+            return self._close_remote(state)
         master = _master_of(self)
         if master is None:
             return super().close()
@@ -866,12 +966,28 @@ class Dataset(_Aggregating, netCDF4.Dataset):  # type: ignore[misc]
         super().close()
         if master.temp is None:
             raise MasterWriteError(f"no working file to commit for {master.target!r}")
-        os.replace(master.temp, master.target)
+        if master.remote is None:
+            os.replace(master.temp, master.target)
+        else:  # the master object goes last, after every fragment
+            master.remote.backend.put_file(master.temp, master.remote.uri)
+            os.remove(master.temp)
         master.committed = True
 
+    def _close_remote(self, state: _Remote) -> Any:
+        result = super().close() if self.isopen() else None
+        if state.writable and state.temp is not None:
+            temp, state.temp = state.temp, None
+            try:
+                state.location.backend.put_file(temp, state.location.uri)
+            except Exception as err:
+                raise MasterWriteError(
+                    f"storing {state.location.given!r} failed ({err}); the data written is "
+                    f"kept in {temp!r}") from err
+            os.remove(temp)
+        return result
+
     def _abandon(self, master: _Master) -> None:
-        with contextlib.suppress(Exception):
-            master.handles.close_all()
+        master.handles.discard_all()
         with contextlib.suppress(Exception):
             if self.isopen():
                 super().close()
@@ -922,11 +1038,42 @@ def _release_at_exit() -> None:
 # ---- helpers for opening masters
 
 
-def _working_name(target: str) -> str:
-    folder, name = os.path.split(target)
+def _working_name(target: str, remote: Location | None = None) -> str:
+    """A working file beside the target, or in the cache folder for a remote target."""
+    if remote is None:
+        folder, name = os.path.split(target)
+    else:
+        folder, name = get_config().resources.cache_dir, posixpath.basename(remote.uri)
     os.makedirs(folder or ".", exist_ok=True)
     handle, path = tempfile.mkstemp(prefix=f".{name}.", suffix=".semsl-tmp", dir=folder or ".")
     os.close(handle)
+    return path
+
+
+def _target(where: Location) -> str:
+    """How a master is named in messages and joined with relative fragment URIs."""
+    return where.uri if where.is_local else where.given
+
+
+def _refuse_existing(where: Location, mode: str, clobber: bool) -> None:
+    """Mode ``x``, or ``w`` with ``clobber=False``, refuses an existing file (as netCDF4)."""
+    if (mode.startswith("x") or not clobber) and where.backend.exists(where.uri):
+        raise FileExistsError(17, "File exists", where.given)
+
+
+def _fetch(where: Location) -> bytes:
+    """The bytes of a remote netCDF file, to open from memory."""
+    return where.backend.get(where.uri)
+
+
+def _download(where: Location) -> str:
+    """Copy a remote file to the cache folder for updating; return the local path."""
+    path = _working_name(where.given, remote=where)
+    try:
+        where.backend.get_file(where.uri, path)
+    except BaseException:
+        os.remove(path)
+        raise
     return path
 
 
