@@ -63,12 +63,16 @@ class OpenFragment:
         Whether its variable was already checked against the master's grid.
     upload
         For a remote fragment opened for writing: where its scratch file goes.
+    nbytes
+        Memory the open file holds (a remote fragment read into memory), counted
+        against the memory budget.
     """
 
     dataset: Any
     writable: bool
     checked: bool = False
     upload: Upload | None = None
+    nbytes: int = 0
 
     def close(self) -> None:
         """Close the file if it is still open, and store it if it is remote."""
@@ -90,14 +94,20 @@ class HandleCache:
     ----------
     capacity
         Most files kept open at once; the least recently used is closed when a new one
-        would exceed it (a written file is flushed by closing it and reopened for
-        update when written again).
+        would exceed it (a written file is flushed by closing it - a remote one is
+        uploaded - and reopened for update when written again).
+    memory_budget
+        Most bytes held by fragments read into memory; the least recently used are
+        closed beyond it (the newest always stays open).
     """
 
-    def __init__(self, capacity: int = DEFAULT_OPEN_FILES) -> None:
+    def __init__(self, capacity: int = DEFAULT_OPEN_FILES,
+                 memory_budget: int | None = None) -> None:
         if capacity < 1:
             raise ValueError(f"the open-file budget must be at least 1, not {capacity}")
         self.capacity = capacity
+        self.memory_budget = memory_budget
+        self.evictions = 0
         self._open: OrderedDict[str, OpenFragment] = OrderedDict()
         self.hits = 0
         self.misses = 0
@@ -125,10 +135,21 @@ class HandleCache:
             self.misses += 1
             entry = opener()
             self._open[path] = entry
-            while len(self._open) > self.capacity:
+            while len(self._open) > 1 and self._over_budget():
                 _, oldest = self._open.popitem(last=False)
+                self.evictions += 1
                 oldest.close()
             return entry
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the open fragments."""
+        return sum(entry.nbytes for entry in self._open.values())
+
+    def _over_budget(self) -> bool:
+        if len(self._open) > self.capacity:
+            return True
+        return self.memory_budget is not None and self.nbytes > self.memory_budget
 
     def discard(self, path: str) -> None:
         """Close and forget the file at ``path`` if it is open."""

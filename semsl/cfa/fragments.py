@@ -220,7 +220,8 @@ def open_fragment(uri: str, writable: bool, context: FragmentContext, *, scratch
                                 upload=Upload(location.backend, location.uri, path))
         payload = data if data is not None else location.backend.get(location.uri)
         name = posixpath.basename(location.uri) or "fragment.nc"  # not parsed as a URL
-        return OpenFragment(_open_netcdf(name, "r", payload, where), False)
+        return OpenFragment(_open_netcdf(name, "r", payload, where), False,
+                            nbytes=len(payload))
     except ObjectNotFoundError as err:
         raise FragmentNotFoundError(_MISSING, **where) from err
     except StorageError as err:

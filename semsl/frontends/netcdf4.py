@@ -81,7 +81,7 @@ class _Master:
     scratch: str = field(default_factory=lambda: get_config().resources.cache_dir)
     #: Folder (or URI prefix) for new fragments; default: beside the master.
     fragment_location: str | None = None
-    handles: HandleCache = field(default_factory=HandleCache)
+    handles: HandleCache = field(default_factory=lambda: _handle_cache(None))
     max_subarray_size: int = DEFAULT_MAX_SUBARRAY_SIZE
     committed: bool = False
     #: When updating: the models read from the original master, by group path.
@@ -109,6 +109,27 @@ class _Master:
         if chosen is None:
             return registry.join(self.folder, self.stem)
         return chosen if registry.is_remote(chosen) else os.path.abspath(chosen)
+
+
+def _handle_cache(open_files: int | None) -> HandleCache:
+    """A cache of open fragments within the configured file and memory budgets."""
+    resources = get_config().resources
+    return HandleCache(open_files or resources.open_files, resources.memory_budget)
+
+
+def _output_array(shape: tuple[int, ...], dtype: np.dtype[Any]) -> npt.NDArray[Any]:
+    """The array a read fills.
+
+    In memory, or memory-mapped in the cache folder when it is larger than the memory
+    budget (the file is unlinked at once and disappears with the array).
+    """
+    resources = get_config().resources
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if nbytes <= resources.memory_budget or nbytes == 0:
+        return np.empty(shape, dtype=dtype)
+    os.makedirs(resources.cache_dir, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=resources.cache_dir, suffix=".semsl-read") as file:
+        return np.memmap(file, dtype=dtype, mode="w+", shape=shape)
 
 
 @dataclass
@@ -342,7 +363,7 @@ class AggregatedVariable(netCDF4.Variable):  # type: ignore[misc,type-arg]
         for k, size in enumerate(shape):
             if slab.count[k] and (slab.start[k] < 0 or slab.last(k) >= size):
                 raise IndexError("index exceeds dimension bounds")
-        out = np.empty(slab.count, dtype=self.dtype)
+        out = _output_array(slab.count, self.dtype)
         grid = self._state.model.grid
         pieces = [(p, grid.is_present(p.fragment)) for p in
                   plan_pieces(grid.boundaries, slab)]
@@ -752,7 +773,7 @@ class Dataset(_Aggregating, netCDF4.Dataset):  # type: ignore[misc]
                 master.max_subarray_size = parse_size(max_subarray_size,
                                                       what="max_subarray_size")
             if open_files is not None:
-                master.handles = HandleCache(open_files)
+                master.handles = _handle_cache(open_files)
             master.fragment_location = fragment_location
             self._attach(master)
         elif fragment_location is not None:
