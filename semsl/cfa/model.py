@@ -189,11 +189,12 @@ class FragmentGrid:
             return self.uris.item(index)
         return str(self.uris[index])
 
-    def grow(self, axis: int, size: int) -> None:
+    def grow(self, axis: int, size: int, *, extend_last: bool = True) -> None:
         """Extend the grid along ``axis`` so that it covers ``size`` elements.
 
         New blocks have the nominal block length; the last block is cut to ``size``.
-        Used when a write extends an unlimited dimension.
+        Used when a write extends an unlimited dimension.  A short last block grows
+        first, unless ``extend_last`` is false (its fragment files cannot grow).
         """
         bounds = self.boundaries[axis]
         if size <= bounds[-1]:
@@ -201,12 +202,18 @@ class FragmentGrid:
         if self.block_shape is None:
             raise ValueError("cannot grow a grid whose nominal fragment shape is unknown")
         block = self.block_shape[axis]
-        short_last = len(bounds) > 1 and int(bounds[-1] - bounds[-2]) < block
-        keep = bounds[:-1] if short_last else bounds  # a short last block grows first
+        short_last = extend_last and self.last_block_is_short(axis)
+        keep = bounds[:-1] if short_last else bounds
         start = int(keep[-1])
         tail = regular_boundaries(size - start, block)[1:] + start
         self.boundaries[axis] = np.concatenate([keep, tail])
         self._resize_per_fragment(axis)
+
+    def last_block_is_short(self, axis: int) -> bool:
+        """Whether the last block along ``axis`` is shorter than the nominal length."""
+        bounds = self.boundaries[axis]
+        return (self.block_shape is not None and len(bounds) > 1
+                and int(bounds[-1] - bounds[-2]) < self.block_shape[axis])
 
     def _resize_per_fragment(self, axis: int) -> None:
         present, uris = self.load()

@@ -362,7 +362,7 @@ class AggregatedVariable(netCDF4.Variable):  # type: ignore[misc,type-arg]
         shape = self.shape
         for k, size in enumerate(shape):
             if slab.count[k] and (slab.start[k] < 0 or slab.last(k) >= size):
-                raise IndexError("index exceeds dimension bounds")
+                self._raise_out_of_bounds(k)
         out = _output_array(slab.count, self.dtype)
         grid = self._state.model.grid
         pieces = [(p, grid.is_present(p.fragment)) for p in
@@ -395,6 +395,19 @@ class AggregatedVariable(netCDF4.Variable):  # type: ignore[misc,type-arg]
         for uri, data in zip(wanted, frag.fetch_many(wanted, context), strict=True):
             master.handles.get(uri, False, functools.partial(
                 frag.open_fragment, uri, False, context, scratch=master.scratch, data=data))
+
+    def _raise_out_of_bounds(self, axis: int) -> None:
+        """Raise what netCDF-C reports for a read past the end of a dimension.
+
+        A netCDF-3 file open for writing checks the record dimension with an edge test
+        ("Start+count exceeds dimension bound", a RuntimeError in netCDF4); everything
+        else is an invalid coordinate (IndexError).
+        """
+        master = self._state.master
+        if master.writable and master.file_format.startswith("NETCDF3") and \
+                self._unlimited()[axis]:
+            raise RuntimeError("NetCDF: Start+count exceeds dimension bound")
+        raise IndexError("index exceeds dimension bounds")
 
     def _open(self, index: tuple[int, ...], writable: bool) -> OpenFragment:
         state, grid = self._state, self._state.model.grid
@@ -434,18 +447,39 @@ class AggregatedVariable(netCDF4.Variable):  # type: ignore[misc,type-arg]
                              values[piece.outer])
 
     def _grow(self, slab: Any) -> None:
-        """Extend the grid (and the master's dimension) for writes past the end."""
-        grid, shape = self._state.model.grid, self.shape
-        for k, unlimited in enumerate(self._unlimited()):
-            if not slab.count[k]:
-                continue
-            end = slab.last(k) + 1
-            if not unlimited and end > shape[k]:
-                raise RuntimeError("NetCDF: Index exceeds dimension bound")
-            if unlimited and end > grid.shape[k]:
-                grid.grow(k, end)
+        """Extend the grid (and the master's dimension) for writes past the end.
+
+        Every dimension is checked before anything grows, so a write that fails leaves
+        the shape as it was (as netCDF4 does).
+        """
+        grid, shape, unlimited = self._state.model.grid, self.shape, self._unlimited()
+        ends = [slab.last(k) + 1 if slab.count[k] else 0 for k in range(len(shape))]
+        if any(not u and end > n for u, end, n in zip(unlimited, ends, shape, strict=True)):
+            raise RuntimeError("NetCDF: Index exceeds dimension bound")
+        for k, end in enumerate(ends):
+            if unlimited[k] and end > grid.shape[k]:
+                grid.grow(k, end, extend_last=self._last_block_can_grow(k))
                 self._state.written = _pad_to(self._state.written, grid.grid_shape)
                 _extend_dimension(self._grp, self.dimensions[k], end, self._state.master)
+
+    def _last_block_can_grow(self, axis: int) -> bool:
+        """Whether the fragments of a short last block along ``axis`` can be extended.
+
+        semsl makes that dimension unlimited in its fragments; other writers may not
+        have, and then new fragments start after the short block instead.
+        """
+        grid = self._state.model.grid
+        if not grid.last_block_is_short(axis):
+            return True
+        present, _ = grid.load()
+        found = np.argwhere(np.take(present, [present.shape[axis] - 1], axis=axis))
+        if not len(found):
+            return True
+        index = tuple(int(i) for i in found[0])
+        index = (*index[:axis], present.shape[axis] - 1, *index[axis + 1:])
+        entry = self._open(index, writable=False)
+        var = entry.dataset.variables[grid.identifier(index).lstrip("/")]
+        return bool(entry.dataset.dimensions[var.dimensions[axis]].isunlimited())
 
     def _open_for_write(self, index: tuple[int, ...]) -> OpenFragment:
         state, grid = self._state, self._state.model.grid
