@@ -186,7 +186,9 @@ def _s3_options(host: HostConfig | None, config: Config) -> dict[str, Any]:
         options.update(
             endpoint_url=host.endpoint_url, region=host.region, profile=host.profile,
             access_key_id=host.access_key_id, secret_access_key=host.secret_access_key,
-            session_token=host.session_token)
+            session_token=host.session_token, signature_version=host.signature_version,
+            addressing_style=None if host.addressing_style == "auto" else host.addressing_style)
+    options["cache_dir"] = config.resources.cache_dir
     return options
 
 
