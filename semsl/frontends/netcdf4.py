@@ -42,7 +42,7 @@ from semsl.cfa.model import AggregatedVariable as AggregationModel
 from semsl.cfa.model import FragmentGrid
 from semsl.cfa.splitter import axis_kind, choose_subarray_shape, validate_subarray_shape
 from semsl.config import DEFAULT_MAX_SUBARRAY_SIZE, get_config, parse_size
-from semsl.errors import MasterWriteError, SemslError, SemslWarning, UnsupportedFeatureError
+from semsl.errors import MasterWriteError, SemslWarning, UnsupportedFeatureError
 from semsl.parsers.base import MasterContext, parser_for_group
 from semsl.parsers.cf_aggregation import BOOKKEEPING_ATTRIBUTES, CFAggregationParser
 from semsl.resources import NETCDF_LOCK, HandleCache, OpenFragment
@@ -1002,7 +1002,7 @@ class Dataset(_Aggregating, netCDF4.Dataset):  # type: ignore[misc]
             self._commit(master)
         except BaseException as err:
             self._abandon(master)
-            if isinstance(err, SemslError) or not isinstance(err, Exception):
+            if isinstance(err, MasterWriteError) or not isinstance(err, Exception):
                 raise
             raise MasterWriteError(
                 f"writing the master {master.target!r} failed ({err}); the previous master, "
