@@ -845,6 +845,13 @@ class Dataset(_Aggregating, netCDF4.Dataset):  # type: ignore[misc]
             super().__init__(temp, "w", True, cast(Any, file_format), **common)
             return _Remote(where, temp, writable=True)
         if mode.startswith("r") and "+" not in mode:
+            if where.backend.size(where.uri) > get_config().resources.memory_budget:
+                local = _download(where)  # too large for memory: read from the cache folder
+                try:
+                    super().__init__(local, cast(Any, mode), **common)
+                finally:
+                    os.remove(local)  # the open file stays readable
+                return _Remote(where, None, writable=False)
             data = _fetch(where)
             # netCDF-C parses a name with "://" as a URL even with memory=: give it
             # the bare file name; filepath() still answers the URI.

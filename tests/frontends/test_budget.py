@@ -91,3 +91,15 @@ def test_large_read_goes_to_a_memory_map(tmp_path: Path, tight: Path) -> None:
         assert not isinstance(small, np.memmap)
     assert list(tight.iterdir()) == []  # the mapped file was unlinked at once
     del whole
+
+
+def test_remote_file_larger_than_the_budget_is_read_from_the_cache(tight: Path) -> None:
+    pytest.importorskip("fsspec")
+    uri = f"memory://semsl-budget/{uuid.uuid4().hex}/big.nc"
+    with semsl.Dataset(uri, "w") as ds:
+        ds.createDimension("x", 2000)
+        ds.createVariable("v", "f8", ("x",))[:] = np.arange(2000.0)
+    with semsl.Dataset(uri) as ds:
+        assert ds.filepath() == uri
+        np.testing.assert_array_equal(ds["v"][:], np.arange(2000.0))
+    assert [p for p in tight.iterdir() if not p.name.startswith(".fragment")] == []
