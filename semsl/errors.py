@@ -17,6 +17,7 @@ __all__ = [
     "FragmentNotFoundError",
     "FragmentReadError",
     "FragmentShapeError",
+    "FragmentUnitsError",
     "MasterWriteError",
     "ObjectNotFoundError",
     "SemslError",
@@ -100,6 +101,10 @@ class FragmentShapeError(FragmentError, ValueError):
 
 class FragmentDtypeError(FragmentError, TypeError):
     """A fragment's variable has a data type that cannot stand for the master's."""
+
+
+class FragmentUnitsError(FragmentError, ValueError):
+    """A fragment's units differ from the master's and cannot be converted."""
 
 
 class MasterWriteError(SemslError, OSError):

@@ -16,7 +16,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["DEFAULT_OPEN_FILES", "NETCDF_LOCK", "HandleCache", "OpenFragment", "Upload"]
@@ -73,6 +73,8 @@ class OpenFragment:
     checked: bool = False
     upload: Upload | None = None
     nbytes: int = 0
+    #: Per fragment variable, how its values become canonical (see semsl.cfa.canonical).
+    adapters: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
         """Close the file if it is still open, and store it if it is remote."""

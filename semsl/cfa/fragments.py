@@ -34,13 +34,16 @@ import numpy as np
 import numpy.typing as npt
 
 from semsl.backends import registry
+from semsl.cfa.canonical import Adapter, MasterRules, adapter_for
 from semsl.errors import (
     FragmentDtypeError,
     FragmentNotFoundError,
     FragmentReadError,
     FragmentShapeError,
+    FragmentUnitsError,
     ObjectNotFoundError,
     StorageError,
+    UnsupportedFeatureError,
 )
 from semsl.resources import NETCDF_LOCK, OpenFragment, Upload
 
@@ -70,10 +73,11 @@ _UNLIMITED_INDEX_WIDTH = 4
 
 @dataclass(frozen=True)
 class FragmentContext:
-    """What error messages name: the master file and the aggregated variable."""
+    """What error messages name: the master file, the aggregated variable, the fragment."""
 
     master: str
     variable: str
+    uri: str = ""
 
 
 @dataclass
@@ -177,7 +181,9 @@ def create_fragment(uri: str, spec: FragmentSpec, shape: Sequence[int], identifi
             os.remove(path)
             raise
     upload = None if where.is_local else Upload(where.backend, where.uri, path)
-    return OpenFragment(ds, writable=True, checked=True, upload=upload)
+    canonical = Adapter(None, False, None, spec.dtype, spec.fill_value, True)
+    return OpenFragment(ds, writable=True, checked=True, upload=upload,
+                        adapters={identifier.lstrip("/"): canonical})
 
 
 def _define(ds: Any, spec: FragmentSpec, shape: Sequence[int], identifier: str) -> None:
@@ -289,51 +295,92 @@ def _open_netcdf(name: str, mode: str, memory: bytes | None, where: dict[str, st
 
 
 def check_fragment(entry: OpenFragment, identifier: str, expected: Sequence[int],
-                   dtype: np.dtype[Any], unlimited: Sequence[bool],
-                   context: FragmentContext) -> None:
-    """Check once that a fragment holds ``identifier`` with the grid's shape and dtype.
+                   master: MasterRules, dimensions: Sequence[str], unlimited: Sequence[bool],
+                   context: FragmentContext, *, writing: bool = False) -> Adapter:
+    """Check once how a fragment's variable fits the master; return its :class:`Adapter`.
 
-    Along unlimited dimensions a fragment may be shorter than its block (it was not
-    written that far); what is missing reads as fill value.
+    The variable must exist and have the map's shape (along unlimited dimensions it may
+    be shorter: it was not written that far, and the rest reads as fill value).  Other
+    data types, missing values, packing, units and omitted size-1 dimensions are
+    converted to canonical form (CF-1.13 section 2.8.3).
     """
-    if entry.checked:
-        return
-    where = {"master": context.master, "variable": context.variable,
-             "uri": entry.dataset.filepath()}
-    var = entry.dataset.variables.get(identifier.lstrip("/"))
+    name = identifier.lstrip("/")
+    adapter: Adapter | None = entry.adapters.get(name)
+    if adapter is None:
+        adapter = entry.adapters[name] = _adapter(entry, name, expected, master, dimensions,
+                                                  unlimited, context)
+    if writing and not adapter.identity:
+        raise UnsupportedFeatureError(
+            f"the fragment is not in canonical form (data type, packing, missing values, "
+            f"units or dimensions differ); semsl reads it but does not update it (master "
+            f"{context.master!r}, variable {context.variable!r}, fragment {context.uri!r})")
+    return adapter
+
+
+def _adapter(entry: OpenFragment, name: str, expected: Sequence[int], master: MasterRules,
+             dimensions: Sequence[str], unlimited: Sequence[bool], context: FragmentContext,
+             ) -> Adapter:
+    where = {"master": context.master, "variable": context.variable, "uri": context.uri}
+    var = entry.dataset.variables.get(name)
     if var is None:
-        raise FragmentReadError(f"the fragment has no variable {identifier!r}", **where)
-    shape = var.shape
-    bad = len(shape) != len(expected) or any(
-        (n > e) if unlim else (n != e)
-        for n, e, unlim in zip(shape, expected, unlimited, strict=True))
-    if bad:
+        raise FragmentReadError(f"the fragment has no variable {name!r}", **where)
+    found = adapter_for(var, master, expected, dimensions)
+    if isinstance(found, str):
+        kind = FragmentDtypeError if "data type" in found else \
+            FragmentUnitsError if "units" in found else FragmentShapeError
+        raise kind(f"the fragment's variable does not fit the master: {found}", **where)
+    shape = tuple(var.shape)
+    wanted = tuple(expected) if found.axes is None else tuple(expected[a] for a in found.axes)
+    grows = [unlimited[a] for a in (found.axes or range(len(expected)))]
+    if any(n > e if g else n != e for n, e, g in zip(shape, wanted, grows, strict=True)):
         raise FragmentShapeError(f"the fragment's variable has shape {shape}, the master's "
                                  f"map says {tuple(expected)}", **where)
-    if var.dtype != dtype:
-        raise FragmentDtypeError(f"the fragment's variable has data type {var.dtype}, the "
-                                 f"master's variable has {dtype}", **where)
-    _raw(var)
-    entry.checked = True
+    if found.identity:
+        _raw(var)
+    else:
+        var.set_auto_maskandscale(True)
+        var.set_always_mask(True)
+        var.set_auto_chartostring(False)
+    return found
 
 
 def read_piece(entry: OpenFragment, identifier: str, inner: tuple[slice, ...],
                fill: Any) -> npt.NDArray[Any]:
-    """Read the raw values ``inner`` of a fragment (fill value beyond a short fragment)."""
-    var = entry.dataset.variables[identifier.lstrip("/")]
-    actual = var.shape
-    if all(s.stop <= n for s, n in zip(inner, actual, strict=True)):
-        with NETCDF_LOCK:
-            return np.asarray(var[inner])
+    """Read the canonical values ``inner`` of a fragment.
+
+    ``inner`` is in the aggregated dimensions.  Past the end of a short fragment (along
+    an unlimited dimension) the values are ``fill``.
+    """
+    name = identifier.lstrip("/")
+    var = entry.dataset.variables[name]
+    adapter = entry.adapters[name]
+    key = adapter.fragment_key(inner)
     wanted = tuple(len(range(s.start, s.stop, s.step)) for s in inner)
-    out = np.full(wanted, fill, dtype=var.dtype)
+    if all(s.stop <= n for s, n in zip(key, var.shape, strict=True)):
+        with NETCDF_LOCK:
+            values = var[key]
+        return np.asarray(values) if adapter.identity else adapter.finish(values, wanted)
+    out = np.full(wanted, fill, dtype=adapter.dtype)
     clipped = tuple(slice(s.start, min(s.stop, n), s.step) for s, n in
-                    zip(inner, actual, strict=True))
+                    zip(inner, _full_shape(var.shape, adapter, len(inner)), strict=True))
     valid = tuple(slice(0, len(range(c.start, c.stop, c.step))) for c in clipped)
     if all(v.stop > 0 for v in valid):
         with NETCDF_LOCK:
-            out[valid] = var[clipped]
+            values = var[adapter.fragment_key(clipped)]
+        shape = tuple(v.stop for v in valid)
+        out[valid] = np.asarray(values).reshape(shape) if adapter.identity else \
+            adapter.finish(values, shape)
     return out
+
+
+def _full_shape(shape: Sequence[int], adapter: Adapter, ndim: int) -> tuple[int, ...]:
+    """The fragment's shape in the aggregated dimensions (omitted ones have length 1)."""
+    if adapter.axes is None:
+        return tuple(shape)
+    full = [1] * ndim
+    for axis, n in zip(adapter.axes, shape, strict=True):
+        full[axis] = n
+    return tuple(full)
 
 
 def write_piece(entry: OpenFragment, identifier: str, inner: tuple[slice, ...],

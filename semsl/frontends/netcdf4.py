@@ -37,6 +37,7 @@ from semsl._nccopy import copy_group
 from semsl.backends import registry
 from semsl.backends.registry import Location
 from semsl.cfa import fragments as frag
+from semsl.cfa.canonical import MasterRules
 from semsl.cfa.indexing import covered, normalise_hyperslab, plan_pieces
 from semsl.cfa.model import AggregatedVariable as AggregationModel
 from semsl.cfa.model import FragmentGrid
@@ -412,12 +413,18 @@ class AggregatedVariable(netCDF4.Variable):  # type: ignore[misc,type-arg]
     def _open(self, index: tuple[int, ...], writable: bool) -> OpenFragment:
         state, grid = self._state, self._state.model.grid
         uri = self._location(index)
-        context = frag.FragmentContext(state.master.target, self._path)
+        context = frag.FragmentContext(state.master.target, self._path, uri)
         entry = state.master.handles.get(uri, writable, functools.partial(
             frag.open_fragment, uri, writable, context, scratch=state.master.scratch))
         frag.check_fragment(entry, grid.identifier(index), grid.fragment_shape(index),
-                            self.dtype, self._unlimited(), context)
+                            self._rules(), self.dimensions, self._unlimited(), context,
+                            writing=writable)
         return entry
+
+    def _rules(self) -> MasterRules:
+        """What the master's variable says about values (canonical form of fragments)."""
+        attributes = {name: self.getncattr(name) for name in self.ncattrs()}
+        return MasterRules(self.dtype, self._fill(), attributes)
 
     def _unlimited(self) -> tuple[bool, ...]:
         return tuple(_find_dimension(self._grp, d).isunlimited() for d in self.dimensions)
@@ -484,8 +491,9 @@ class AggregatedVariable(netCDF4.Variable):  # type: ignore[misc,type-arg]
     def _open_for_write(self, index: tuple[int, ...]) -> OpenFragment:
         state, grid = self._state, self._state.model.grid
         if grid.is_present(index):
+            entry = self._open(index, writable=True)
             state.written[index] = True
-            return self._open(index, writable=True)
+            return entry
         spec = state.spec
         if spec is None:
             raise RuntimeError("NetCDF: Write to read only")
