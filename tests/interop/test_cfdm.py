@@ -11,7 +11,12 @@ import pytest
 
 import semsl
 
-cfdm = pytest.importorskip("cfdm", minversion="1.13.3")
+try:
+    import cfdm
+except (ImportError, OSError) as err:  # cfdm loads the UDUNITS-2 C library at import
+    pytest.skip(f"cfdm is not usable here ({err}); pip install cfdm and install the "
+                "UDUNITS-2 library (Debian: apt-get install libudunits2-0)",
+                allow_module_level=True)
 
 FILL = np.float32(1e20)
 
