@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -104,6 +105,9 @@ class FragmentGrid:
     block_shape
         The nominal fragment shape used to extend the grid along an unlimited
         dimension, when known.
+    unique
+        For a grid of constant fragments (CF-1.13 ``unique_values``): the value of
+        each fragment, masked where the fragment is wholly missing; no files.
     """
 
     boundaries: list[IntArray]
@@ -111,6 +115,7 @@ class FragmentGrid:
     uris: LazyStrings | npt.NDArray[np.object_] | None = None
     identifiers: str | npt.NDArray[np.object_] = ""
     block_shape: tuple[int, ...] | None = None
+    unique: np.ma.MaskedArray[Any, Any] | None = None
 
     @classmethod
     def regular(cls, shape: Sequence[int], block_shape: Sequence[int], identifier: str,

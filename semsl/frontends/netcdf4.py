@@ -82,6 +82,9 @@ class _Master:
     scratch: str = field(default_factory=lambda: get_config().resources.cache_dir)
     #: Folder (or URI prefix) for new fragments; default: beside the master.
     fragment_location: str | None = None
+    #: Write fill-valued files for never-written fragments, so that every reader sees
+    #: a strict CF-1.13 aggregation (semsl's sparse encoding is an extension).
+    strict_cf: bool = False
     handles: HandleCache = field(default_factory=lambda: _handle_cache(None))
     max_subarray_size: int = DEFAULT_MAX_SUBARRAY_SIZE
     committed: bool = False
@@ -371,6 +374,11 @@ class AggregatedVariable(netCDF4.Variable):  # type: ignore[misc,type-arg]
         fill = self._fill()
         if not covered(grid.boundaries, slab) or not all(ok for _, ok in pieces):
             out.fill(fill)
+        if grid.unique is not None:  # constant fragments: no files (CF-1.13 unique_values)
+            for piece, _ in pieces:
+                value = grid.unique[piece.fragment]
+                out[piece.outer] = fill if value is np.ma.masked else value
+            return np.flip(out, axis=slab.flip) if slab.flip else out
         self._prefetch([p.fragment for p, present in pieces if present])
         for piece, present in pieces:
             if present:
@@ -435,6 +443,10 @@ class AggregatedVariable(netCDF4.Variable):  # type: ignore[misc,type-arg]
         state = self._state
         if not state.master.writable:
             raise RuntimeError("NetCDF: Write to read only")
+        if state.model.grid.unique is not None:
+            raise UnsupportedFeatureError(
+                f"{self._path!r} in {state.master.target!r} is aggregated from constant "
+                "fragments (CF-1.13 unique_values); semsl cannot write into it")
         slab = normalise_hyperslab(start, count, stride)
         values = np.asarray(data)
         if slab.flip and values.ndim < len(slab.count):
@@ -514,9 +526,12 @@ class AggregatedVariable(netCDF4.Variable):  # type: ignore[misc,type-arg]
         """Complete every fragment written in this session and record the grid."""
         state, grid = self._state, self._state.model.grid
         for k, unlimited in enumerate(self._unlimited()):
-            if unlimited and grid.shape[k] < self.shape[k]:
-                grid.grow(k, self.shape[k])
+            if unlimited and grid.shape[k] < self.shape[k] and grid.unique is None:
+                grid.grow(k, self.shape[k], extend_last=self._last_block_can_grow(k))
                 state.written = _pad_to(state.written, grid.grid_shape)
+        if state.master.strict_cf and grid.unique is None:
+            for index in map(tuple, np.argwhere(~grid.load()[0])):
+                self._open_for_write(index)  # a fragment of fill values
         global_attrs = {a: _root(self._grp).getncattr(a) for a in _root(self._grp).ncattrs()}
         var_attrs = {a: self.getncattr(a) for a in self.ncattrs()}
         for index in map(tuple, np.argwhere(state.written)):
@@ -785,6 +800,12 @@ class Dataset(_Aggregating, netCDF4.Dataset):  # type: ignore[misc]
         Default largest fragment size for the dataset's aggregated variables.
     open_files
         Most fragment files kept open at once (least recently used are closed).
+    fragment_location
+        Folder or URI prefix for the fragments of new aggregated variables (default:
+        a folder named after the master, beside it).
+    strict_cf
+        When writing, also store never-written fragments (as fill values) so that the
+        master is a strict CF-1.13 aggregation for every reader.
     """
 
     __slots__ = ("_semsl",)
@@ -794,7 +815,8 @@ class Dataset(_Aggregating, netCDF4.Dataset):  # type: ignore[misc]
                  keepweakref: bool = False, memory: Any = None, encoding: Any = None,
                  parallel: bool = False, comm: Any = None, info: Any = None,
                  *, max_subarray_size: int | str | None = None, open_files: int | None = None,
-                 fragment_location: str | None = None, **kwargs: Any) -> None:
+                 fragment_location: str | None = None, strict_cf: bool = False,
+                 **kwargs: Any) -> None:
         _LIVE.add(self)
         if parallel or comm is not None or info is not None:
             raise UnsupportedFeatureError(
@@ -817,6 +839,7 @@ class Dataset(_Aggregating, netCDF4.Dataset):  # type: ignore[misc]
             if open_files is not None:
                 master.handles = _handle_cache(open_files)
             master.fragment_location = fragment_location
+            master.strict_cf = strict_cf
             self._attach(master)
         elif fragment_location is not None:
             raise ValueError("fragment_location applies to aggregated datasets (CFA4/CFA3)")

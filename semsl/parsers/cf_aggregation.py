@@ -64,14 +64,23 @@ class CFAggregationParser:
         lengths = _map_rows(map_var, sizes, dims, where)
         bounds = [boundaries_from_lengths(row) for row in lengths]
         grid_shape = tuple(len(row) for row in lengths)
+        block = _block_shape(var, lengths)
+        if "unique_values" in terms:
+            values_var = _variable(group, terms["unique_values"], "unique_values", where)
+            _checked(values_var, grid_shape, "unique_values", where)
+            unique = _unique_values(values_var, var)
+            grid = FragmentGrid(bounds, np.ones(grid_shape, bool), None, "", block, unique)
+            return self._model(group, var, dims, grid, (map_var, values_var))
         uris_var = _variable(group, terms["uris"], "uris", where)
         ids_var = _variable(group, terms["identifiers"], "identifiers", where)
         uris = LazyStrings(grid_shape, _string_reader(_checked(uris_var, grid_shape, "uris",
                                                                where)))
         identifiers = _identifiers(ids_var, grid_shape, where)
-        block = _block_shape(var, lengths)
         grid = FragmentGrid(bounds, None, uris, identifiers, block)
-        hidden = (map_var, uris_var, ids_var)
+        return self._model(group, var, dims, grid, (map_var, uris_var, ids_var))
+
+    def _model(self, group: Any, var: Any, dims: tuple[str, ...], grid: FragmentGrid,
+               hidden: tuple[Any, ...]) -> AggregatedVariable:
         return AggregatedVariable(
             name=var.name, group_path=group.path, dimensions=dims, dtype=var.dtype, grid=grid,
             bookkeeping_variables=tuple(_path(v.group(), v.name) for v in hidden),
@@ -93,19 +102,54 @@ class CFAggregationParser:
         frag_dims = [_new_dimension(group, f"{base}_fragments_{d}", len(row))
                      for d, row in zip(model.dimensions, lengths, strict=True)]
         map_name = _write_map(group, base, lengths)
+        scalar = group.variables[model.name]
+        if grid.unique is not None:
+            values_name = _write_unique(group, f"{base}_fragment_values", frag_dims,
+                                        grid.unique, scalar)
+            _describe(scalar, model, grid, f"map: {map_name} unique_values: {values_name}")
+            return
         uris_name = _write_strings(group, f"{base}_fragment_uris", frag_dims, uris)
         ids = grid.identifiers if isinstance(grid.identifiers, str) else None
         ids_name = (_write_strings(group, f"{base}_fragment_identifiers", [], np.array(ids))
                     if ids is not None else _write_strings(
                         group, f"{base}_fragment_identifiers", frag_dims,
                         np.asarray(grid.identifiers, dtype=object)))
-        scalar = group.variables[model.name]
-        if grid.block_shape is not None:
-            shape_type = np.int64 if group.data_model == "NETCDF4" else np.int32
-            scalar.setncattr(FRAGMENT_SHAPE, np.asarray(grid.block_shape, shape_type))
-        scalar.setncattr("aggregated_dimensions", " ".join(model.dimensions))
-        scalar.setncattr("aggregated_data",
-                         f"map: {map_name} uris: {uris_name} identifiers: {ids_name}")
+        _describe(scalar, model, grid,
+                  f"map: {map_name} uris: {uris_name} identifiers: {ids_name}")
+
+
+def _describe(scalar: Any, model: AggregatedVariable, grid: FragmentGrid, data: str) -> None:
+    """Set the attributes that make ``scalar`` an aggregation variable."""
+    if grid.block_shape is not None:
+        shape_type = np.int64 if scalar.group().data_model == "NETCDF4" else np.int32
+        scalar.setncattr(FRAGMENT_SHAPE, np.asarray(grid.block_shape, shape_type))
+    scalar.setncattr("aggregated_dimensions", " ".join(model.dimensions))
+    scalar.setncattr("aggregated_data", data)
+
+
+def _unique_values(values_var: Any, scalar: Any) -> np.ma.MaskedArray[Any, Any]:
+    """Per-fragment constants, masked where the aggregation variable says missing."""
+    with NETCDF_LOCK:
+        raw = values_var[...]
+    values: np.ma.MaskedArray[Any, Any] = np.ma.masked_array(raw, dtype=scalar.dtype)
+    for name in ("_FillValue", "missing_value"):
+        if name in scalar.ncattrs():
+            missing = np.atleast_1d(scalar.getncattr(name))
+            hit = np.isin(values.filled(missing[0]), missing)
+            values = np.ma.masked_array(values, mask=np.ma.getmaskarray(values) | hit)
+    return values
+
+
+def _write_unique(group: Any, name: str, dims: list[str],
+                  values: np.ma.MaskedArray[Any, Any], scalar: Any) -> str:
+    name = _unique(group, name)
+    fill = scalar.getncattr("_FillValue") if "_FillValue" in scalar.ncattrs() else None
+    var = _plain_variable(group, name, scalar.dtype, tuple(dims), fill_value=fill)
+    var.set_auto_maskandscale(False)
+    if fill is None:
+        fill = netCDF4.default_fillvals.get(scalar.dtype.str[1:], 0)
+    var[...] = values.filled(fill)
+    return name
 
 
 def _path(group: Any, name: str) -> str:
@@ -135,12 +179,10 @@ def _parse_terms(var: Any, where: str) -> dict[str, str]:
         raise AggregationFormatError(
             f"aggregated_data {text!r} is not a list of 'feature: variable' pairs ({where})")
     keys = frozenset(terms)
-    if keys == _VALUE_TERMS:
-        raise UnsupportedFeatureError(
-            f"unique_values aggregation is not supported by this version of semsl ({where})")
-    if keys != _FILE_TERMS:
+    if keys not in (_FILE_TERMS, _VALUE_TERMS):
         raise AggregationFormatError(
-            f"aggregated_data must name exactly map, uris and identifiers, found "
+            f"aggregated_data must name exactly map, uris and identifiers (or map and "
+            f"unique_values), found "
             f"{sorted(keys)} ({where})")
     return terms
 
