@@ -163,9 +163,16 @@ def relative_uri(path: str, master_dir: str) -> str:
 
 
 def create_fragment(uri: str, spec: FragmentSpec, shape: Sequence[int], identifier: str,
-                    *, scratch: str) -> OpenFragment:
+                    *, scratch: str, block: Sequence[int] | None = None,
+                    coordinates: Mapping[str, tuple[Any, Mapping[str, Any]]] | None = None,
+                    ) -> OpenFragment:
     """Create a fragment file for a piece of ``shape``; its values start as fill value.
 
+    ``block`` is the nominal fragment shape: along an unlimited dimension only a
+    fragment shorter than its block (the growing end) gets an unlimited dimension, so
+    that full fragments are stored contiguously.  ``coordinates`` (dimension ->
+    (dtype, attributes)) are defined now, before any data, which netCDF-4 files store
+    much faster than variables added later; their values come with the metadata.
     A fragment bound for remote storage is built in a file in ``scratch`` and uploaded
     when it is closed.
     """
@@ -175,7 +182,10 @@ def create_fragment(uri: str, spec: FragmentSpec, shape: Sequence[int], identifi
     with NETCDF_LOCK:
         ds = netCDF4.Dataset(path, "w", format=cast(Any, spec.file_format))
         try:
-            _define(ds, spec, shape, identifier)
+            _define(ds, spec, shape, identifier, block or shape)
+            for dim, (dtype, attrs) in (coordinates or {}).items():
+                if dim in spec.dimensions:
+                    _define_coordinate(ds, dim, dtype, attrs)
         except BaseException:
             ds.close()
             os.remove(path)
@@ -186,17 +196,47 @@ def create_fragment(uri: str, spec: FragmentSpec, shape: Sequence[int], identifi
                         adapters={identifier.lstrip("/"): canonical})
 
 
-def _define(ds: Any, spec: FragmentSpec, shape: Sequence[int], identifier: str) -> None:
-    for name, size, unlim in zip(spec.dimensions, shape, spec.unlimited, strict=True):
-        ds.createDimension(name, None if unlim else size)
+def _define(ds: Any, spec: FragmentSpec, shape: Sequence[int], identifier: str,
+            block: Sequence[int]) -> None:
+    growing = [u and n < b for u, n, b in zip(spec.unlimited, shape, block, strict=True)]
+    for name, size, grow in zip(spec.dimensions, shape, growing, strict=True):
+        ds.createDimension(name, None if grow else size)
     options = dict(spec.variable_options)
+    # A chunk may span a growing dimension's whole block, a fixed one's length at most.
+    extent = [b if grow else n for n, b, grow in zip(shape, block, growing, strict=True)]
     if options.get("chunksizes") is not None:
         options["chunksizes"] = [max(1, min(c, n)) for c, n in
-                                 zip(options["chunksizes"], shape, strict=True)]
+                                 zip(options["chunksizes"], extent, strict=True)]
+    elif any(growing) and ds.data_model == "NETCDF4" and not options.get("contiguous"):
+        # netCDF-C would chunk one record at a time, which makes time series slow.
+        options["chunksizes"] = _chunk_shape(extent, spec.dtype.itemsize)
     datatype = spec.dtype if spec.datatype is None else spec.datatype
     var = ds.createVariable(identifier, datatype, spec.dimensions,
                             fill_value=spec.fill_value, **options)
     _raw(var)
+
+
+#: Chunk cache of a fragment variable opened for reading.
+_READ_CACHE_BYTES = 1 << 20
+#: Largest chunk semsl chooses for a growing fragment (HDF5 reads whole chunks).
+_CHUNK_BYTES = 4 << 20
+
+
+def _chunk_shape(block: Sequence[int], itemsize: int) -> list[int]:
+    """The block, halved along its last dimensions until a chunk is at most 4 MiB."""
+    chunk = [max(1, n) for n in block]
+    axis = len(chunk) - 1
+    while int(np.prod(chunk)) * itemsize > _CHUNK_BYTES and axis >= 0:
+        if chunk[axis] == 1:
+            axis -= 1
+            continue
+        chunk[axis] = -(-chunk[axis] // 2)
+    return chunk
+
+
+def _define_coordinate(ds: Any, dim: str, dtype: Any, attrs: Mapping[str, Any]) -> None:
+    var = ds.createVariable(dim, dtype, (dim,), fill_value=attrs.get("_FillValue"))
+    var.setncatts({k: v for k, v in attrs.items() if k != "_FillValue"})
 
 
 def _scratch_file(scratch: str, uri: str) -> str:
@@ -335,6 +375,10 @@ def _adapter(entry: OpenFragment, name: str, expected: Sequence[int], master: Ma
     if any(n > e if g else n != e for n, e, g in zip(shape, wanted, grows, strict=True)):
         raise FragmentShapeError(f"the fragment's variable has shape {shape}, the master's "
                                  f"map says {tuple(expected)}", **where)
+    if not entry.writable and entry.dataset.data_model == "NETCDF4":
+        # Fragments stay open; netCDF-C's default cache per variable would keep every
+        # chunk read (tens of MB each).  Reads go through once: a small cache will do.
+        var.set_var_chunk_cache(size=_READ_CACHE_BYTES)
     if found.identity:
         _raw(var)
     else:
@@ -439,9 +483,8 @@ def _write_coordinate(ds: Any, dim: str, values: npt.NDArray[Any],
                       attrs: Mapping[str, Any]) -> None:
     var = ds.variables.get(dim)
     if var is None:
-        fill = attrs.get("_FillValue")
-        var = ds.createVariable(dim, values.dtype, (dim,), fill_value=fill)
-        var.setncatts({k: v for k, v in attrs.items() if k != "_FillValue"})
+        _define_coordinate(ds, dim, values.dtype, attrs)
+        var = ds.variables[dim]
     _raw(var)
     if len(values):
         var[: len(values)] = values

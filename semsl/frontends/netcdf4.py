@@ -36,6 +36,7 @@ import numpy.typing as npt
 from semsl._nccopy import copy_group
 from semsl.backends import registry
 from semsl.backends.registry import Location
+from semsl.cfa import fastread
 from semsl.cfa import fragments as frag
 from semsl.cfa.canonical import MasterRules
 from semsl.cfa.indexing import covered, normalise_hyperslab, plan_pieces
@@ -422,12 +423,27 @@ class AggregatedVariable(netCDF4.Variable):  # type: ignore[misc,type-arg]
         state, grid = self._state, self._state.model.grid
         uri = self._location(index)
         context = frag.FragmentContext(state.master.target, self._path, uri)
-        entry = state.master.handles.get(uri, writable, functools.partial(
-            frag.open_fragment, uri, writable, context, scratch=state.master.scratch))
+        opener = functools.partial(frag.open_fragment, uri, writable, context,
+                                   scratch=state.master.scratch)
+        if not state.master.writable and not registry.is_remote(uri):
+            opener = functools.partial(self._open_local_fast, uri, index, opener)
+        entry = state.master.handles.get(uri, writable, opener)
         frag.check_fragment(entry, grid.identifier(index), grid.fragment_shape(index),
                             self._rules(), self.dimensions, self._unlimited(), context,
                             writing=writable)
         return entry
+
+    def _open_local_fast(self, path: str, index: tuple[int, ...], fallback: Any,
+                         ) -> OpenFragment:
+        """Open a local fragment for reading with :mod:`semsl.cfa.fastread` if it can."""
+        grid = self._state.model.grid
+        name = grid.identifier(index).lstrip("/")
+        found = fastread.open_fast(path, name, grid.fragment_shape(index), self._unlimited(),
+                                   self._rules())
+        if found is None:
+            return fallback()  # type: ignore[no-any-return]
+        handle, adapter = found
+        return OpenFragment(handle, writable=False, checked=True, adapters={name: adapter})
 
     def _rules(self) -> MasterRules:
         """What the master's variable says about values (canonical form of fragments)."""
@@ -515,10 +531,20 @@ class AggregatedVariable(netCDF4.Variable):  # type: ignore[misc,type-arg]
         uri = registry.join(master.fragment_folder(state.fragment_location), name)
         entry = master.handles.get(uri, True, functools.partial(
             frag.create_fragment, uri, spec, grid.fragment_shape(index),
-            grid.identifier(index), scratch=master.scratch))
+            grid.identifier(index), scratch=master.scratch, block=grid.block_shape,
+            coordinates=self._coordinate_types()))
         grid.record(index, frag.relative_uri(uri, master.folder))
         state.written[index] = True
         return entry
+
+    def _coordinate_types(self) -> dict[str, tuple[Any, dict[str, Any]]]:
+        """The data type and attributes of this variable's coordinate variables."""
+        found = {}
+        for dim in self.dimensions:
+            coord = _find_coordinate(self._grp, dim)
+            if coord is not None and getattr(coord, "_isprimitive", False):
+                found[dim] = (coord.dtype, {a: coord.getncattr(a) for a in coord.ncattrs()})
+        return found
 
     # ---- closing
 
