@@ -33,6 +33,7 @@ from netCDF4 import (
 )
 
 from semsl._version import __version__
+from semsl.convert import convert
 from semsl.errors import SemslError
 from semsl.frontends.netcdf4 import AggregatedVariable, Dataset, FragmentInfo, Group
 
@@ -51,6 +52,7 @@ __all__ = [
     "Variable",
     "__version__",
     "chartostring",
+    "convert",
     "date2index",
     "date2num",
     "default_fillvals",

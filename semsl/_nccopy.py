@@ -61,6 +61,7 @@ AttributeFilter = Callable[[str, str | None, str], bool]
 def copy_group(src: Any, dst: Any, *, skip_variables: NameFilter | None = None,
                skip_dimensions: NameFilter | None = None,
                skip_attributes: AttributeFilter | None = None,
+               skip_groups: Callable[[str], bool] | None = None,
                recursive: bool = True, copy_data: bool = True) -> None:
     """Copy the contents of the netCDF4 group ``src`` into the writable group ``dst``.
 
@@ -81,6 +82,9 @@ def copy_group(src: Any, dst: Any, *, skip_variables: NameFilter | None = None,
         ``skip_attributes(group_path, var_name, attr_name)`` returns True to leave an
         attribute out; ``var_name`` is None for group attributes.  Skipping
         ``_FillValue`` gives the variable the default fill value.
+    skip_groups
+        ``skip_groups(group_path)`` returns True to leave a subgroup (and everything in
+        it) out.
     recursive
         Copy subgroups, recursively and in their order, as well.
     copy_data
@@ -126,7 +130,7 @@ def copy_group(src: Any, dst: Any, *, skip_variables: NameFilter | None = None,
     (netCDF4-python aligns them).
     """
     copier = _Copier(dst, skip_variables or _never, skip_dimensions or _never,
-                     skip_attributes or _never, recursive)
+                     skip_attributes or _never, recursive, skip_groups or _never)
     copier.group(src, dst)
     if copy_data:
         for src_var, dst_var, path in copier.pending:
@@ -146,6 +150,7 @@ class _Copier:
     skip_dimensions: NameFilter
     skip_attributes: AttributeFilter
     recursive: bool
+    skip_groups: Callable[[str], bool]
     types: dict[int, Any] = field(default_factory=dict)
     pending: list[tuple[Any, Any, str]] = field(default_factory=list)
 
@@ -164,7 +169,8 @@ class _Copier:
                 self.variable(var, dst, path)
         if self.recursive:
             for name, child in src.groups.items():
-                self.group(child, _new_group(dst, name, path))
+                if not self.skip_groups(child.path):
+                    self.group(child, _new_group(dst, name, path))
 
     def user_type(self, src_type: Any, dst: Any, path: str) -> Any:
         """Create ``src_type`` in ``dst`` and remember it by its source type id."""

@@ -22,6 +22,7 @@ and the master unpacks them once, see FORMATS.md section 4); they are kept as
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import tempfile
@@ -361,7 +362,7 @@ def _adapter(entry: OpenFragment, name: str, expected: Sequence[int], master: Ma
              dimensions: Sequence[str], unlimited: Sequence[bool], context: FragmentContext,
              ) -> Adapter:
     where = {"master": context.master, "variable": context.variable, "uri": context.uri}
-    var = entry.dataset.variables.get(name)
+    var = fragment_variable(entry.dataset, name)
     if var is None:
         raise FragmentReadError(f"the fragment has no variable {name!r}", **where)
     found = adapter_for(var, master, expected, dimensions)
@@ -396,7 +397,7 @@ def read_piece(entry: OpenFragment, identifier: str, inner: tuple[slice, ...],
     an unlimited dimension) the values are ``fill``.
     """
     name = identifier.lstrip("/")
-    var = entry.dataset.variables[name]
+    var = fragment_variable(entry.dataset, name)
     adapter = entry.adapters[name]
     key = adapter.fragment_key(inner)
     wanted = tuple(len(range(s.start, s.stop, s.step)) for s in inner)
@@ -430,7 +431,7 @@ def _full_shape(shape: Sequence[int], adapter: Adapter, ndim: int) -> tuple[int,
 def write_piece(entry: OpenFragment, identifier: str, inner: tuple[slice, ...],
                 values: npt.NDArray[Any]) -> None:
     """Write raw ``values`` into the part ``inner`` of a fragment."""
-    var = entry.dataset.variables[identifier.lstrip("/")]
+    var = fragment_variable(entry.dataset, identifier)
     with NETCDF_LOCK:
         var[inner] = values
 
@@ -443,7 +444,7 @@ def write_metadata(entry: OpenFragment, identifier: str, meta: FragmentMetadata,
     values, so that its shape is exactly what the master's map says.
     """
     ds = entry.dataset
-    var = ds.variables[identifier.lstrip("/")]
+    var = fragment_variable(ds, identifier)
     int_type = np.int64 if ds.data_model == "NETCDF4" else np.int32
     with NETCDF_LOCK:
         _extend(var, meta.shape, fill)
@@ -488,6 +489,16 @@ def _write_coordinate(ds: Any, dim: str, values: npt.NDArray[Any],
     _raw(var)
     if len(values):
         var[: len(values)] = values
+
+
+def fragment_variable(ds: Any, identifier: str) -> Any:
+    """The variable ``identifier`` names in a fragment: a name, or a group path."""
+    name = identifier.lstrip("/")
+    found = ds.variables.get(name)
+    if found is None and "/" in name and hasattr(ds, "groups"):
+        with contextlib.suppress(IndexError, KeyError):
+            found = ds[identifier]
+    return found
 
 
 def _raw(var: Any) -> None:

@@ -9,6 +9,12 @@ lengths, the offsets their cumulative sums).  Fragment ``(i, j, ...)`` covers
 Everything per fragment is held in numpy arrays shaped like the grid, never as one
 Python object per fragment, so that masters with 10**6 fragments stay cheap.  URIs may
 stay in the master file until a fragment is touched (:class:`LazyStrings`).
+
+A fragment URI that starts with ``#`` names a variable of the master itself, by its
+full path (``#/aggregation/temp2``): CFA-0.6.2 stores fragments inside the aggregation
+file that way (a missing ``file`` with an ``address``).  No other encoding produces
+such URIs (a CF-1.13 URI reference may not start with ``#``); see
+:func:`master_variable`.
 """
 
 from __future__ import annotations
@@ -21,15 +27,32 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "MASTER_VARIABLE_PREFIX",
     "AggregatedVariable",
     "FragmentGrid",
     "LazyStrings",
     "boundaries_from_lengths",
+    "master_variable",
     "regular_boundaries",
 ]
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
+
+#: Marks a fragment URI that names a variable of the master itself (CFA-0.6.2).
+MASTER_VARIABLE_PREFIX = "#"
+
+
+def master_variable(uri: str) -> str | None:
+    """The path of the master's own variable that ``uri`` names, else ``None``.
+
+    ``"#/g/temp2"`` gives ``"/g/temp2"``: the fragment is that variable of the master
+    file (read it like a fragment file that is the master); any other URI names a
+    fragment file.
+    """
+    if uri.startswith(MASTER_VARIABLE_PREFIX):
+        return uri[len(MASTER_VARIABLE_PREFIX):]
+    return None
 
 
 def regular_boundaries(size: int, block: int) -> IntArray:
@@ -93,8 +116,10 @@ class FragmentGrid:
     uris
         Per fragment, the fragment's URI as written in the master (relative to the
         master's location or absolute); ``""`` marks a fragment that was never
-        written.  ``None`` while the grid is being written: URIs then follow the
-        naming convention of :mod:`semsl.cfa.fragments`.
+        written (or, in legacy encodings, is wholly missing); ``"#<path>"`` a
+        fragment stored in the master itself as the variable ``<path>``.  ``None``
+        while the grid is being written: URIs then follow the naming convention of
+        :mod:`semsl.cfa.fragments`.
     present
         Per fragment, whether a fragment file exists (``False`` reads as fill value);
         ``None`` while the URIs are still in the master (then a fragment is present
@@ -258,6 +283,11 @@ class AggregatedVariable:
         Names of the variable's attributes that encode the aggregation.
     encoding
         Name of the parser that read it (``"CF-1.13"`` for new files).
+    extra
+        What an encoding records beyond the grid (e.g. CFA-0.6.2 alternative URIs).
+    bookkeeping_groups
+        Paths of master groups that only encode the grid (hidden from users with
+        everything in them), e.g. the ``cfa_<var>`` group of CFA-0.5.
     """
 
     name: str
@@ -270,3 +300,4 @@ class AggregatedVariable:
     bookkeeping_attributes: tuple[str, ...] = ()
     encoding: str = "CF-1.13"
     extra: dict[str, object] = field(default_factory=dict)
+    bookkeeping_groups: tuple[str, ...] = ()

@@ -41,12 +41,12 @@ from semsl.cfa import fragments as frag
 from semsl.cfa.canonical import MasterRules
 from semsl.cfa.indexing import covered, normalise_hyperslab, plan_pieces
 from semsl.cfa.model import AggregatedVariable as AggregationModel
-from semsl.cfa.model import FragmentGrid
+from semsl.cfa.model import FragmentGrid, master_variable
 from semsl.cfa.splitter import axis_kind, choose_subarray_shape, validate_subarray_shape
 from semsl.config import DEFAULT_MAX_SUBARRAY_SIZE, get_config, parse_size
 from semsl.errors import MasterWriteError, SemslWarning, UnsupportedFeatureError
-from semsl.parsers.base import MasterContext, parser_for_group
-from semsl.parsers.cf_aggregation import BOOKKEEPING_ATTRIBUTES, CFAggregationParser
+from semsl.parsers.base import MasterContext, parser_for_group, parser_named
+from semsl.parsers.cf_aggregation import BOOKKEEPING_ATTRIBUTES
 from semsl.resources import NETCDF_LOCK, HandleCache, OpenFragment
 
 __all__ = ["AggregatedVariable", "Dataset", "FragmentInfo", "Group"]
@@ -83,6 +83,8 @@ class _Master:
     scratch: str = field(default_factory=lambda: get_config().resources.cache_dir)
     #: Folder (or URI prefix) for new fragments; default: beside the master.
     fragment_location: str | None = None
+    #: Encoding to write (None: CF-1.13 for new masters, the master's own on update).
+    cfa_version: str | None = None
     #: Write fill-valued files for never-written fragments, so that every reader sees
     #: a strict CF-1.13 aggregation (semsl's sparse encoding is an extension).
     strict_cf: bool = False
@@ -288,6 +290,8 @@ class FragmentInfo:
     def path(self, index: Sequence[int]) -> str | None:
         """Where fragment ``index`` is: a path or a URI (``None`` if never written)."""
         uri = self.uri(index)
+        if master_variable(uri) is not None:
+            return None  # the fragment is a variable of the master itself
         return frag.resolve_uri(uri, self._folder) if uri else None
 
     def present(self) -> npt.NDArray[np.bool_]:
@@ -391,8 +395,10 @@ class AggregatedVariable(netCDF4.Variable):  # type: ignore[misc,type-arg]
         return out
 
     def _location(self, index: tuple[int, ...]) -> str:
-        return frag.resolve_uri(self._state.model.grid.uri(index) or "",
-                                self._state.master.folder)
+        uri = self._state.model.grid.uri(index) or ""
+        if master_variable(uri) is not None:  # a fragment inside the master (CFA-0.6.2)
+            return self._state.master.target
+        return frag.resolve_uri(uri, self._state.master.folder)
 
     def _prefetch(self, indices: list[tuple[int, ...]]) -> None:
         """Fetch the remote fragments a read needs concurrently, before opening them."""
@@ -513,7 +519,7 @@ class AggregatedVariable(netCDF4.Variable):  # type: ignore[misc,type-arg]
         index = tuple(int(i) for i in found[0])
         index = (*index[:axis], present.shape[axis] - 1, *index[axis + 1:])
         entry = self._open(index, writable=False)
-        var = entry.dataset.variables[grid.identifier(index).lstrip("/")]
+        var = frag.fragment_variable(entry.dataset, grid.identifier(index))
         return bool(entry.dataset.dimensions[var.dimensions[axis]].isunlimited())
 
     def _open_for_write(self, index: tuple[int, ...]) -> OpenFragment:
@@ -832,6 +838,10 @@ class Dataset(_Aggregating, netCDF4.Dataset):  # type: ignore[misc]
     strict_cf
         When writing, also store never-written fragments (as fill values) so that the
         master is a strict CF-1.13 aggregation for every reader.
+    cfa_version
+        The aggregation encoding to write: ``"CF-1.13"`` (default for new masters),
+        ``"CFA-0.5"`` (netCDF-4 masters) or ``"CFA-0.4"``; an updated master keeps its
+        own encoding unless this is given.
     """
 
     __slots__ = ("_semsl",)
@@ -842,7 +852,7 @@ class Dataset(_Aggregating, netCDF4.Dataset):  # type: ignore[misc]
                  parallel: bool = False, comm: Any = None, info: Any = None,
                  *, max_subarray_size: int | str | None = None, open_files: int | None = None,
                  fragment_location: str | None = None, strict_cf: bool = False,
-                 **kwargs: Any) -> None:
+                 cfa_version: str | None = None, **kwargs: Any) -> None:
         _LIVE.add(self)
         if parallel or comm is not None or info is not None:
             raise UnsupportedFeatureError(
@@ -866,6 +876,7 @@ class Dataset(_Aggregating, netCDF4.Dataset):  # type: ignore[misc]
                 master.handles = _handle_cache(open_files)
             master.fragment_location = fragment_location
             master.strict_cf = strict_cf
+            master.cfa_version = _writable_encoding(cfa_version, master)
             self._attach(master)
         elif fragment_location is not None:
             raise ValueError("fragment_location applies to aggregated datasets (CFA4/CFA3)")
@@ -950,10 +961,11 @@ class Dataset(_Aggregating, netCDF4.Dataset):  # type: ignore[misc]
             out = netCDF4.Dataset(temp, "w", format=source.data_model)
             try:
                 copy_group(source, out,
-                           skip_variables=lambda g, v: f"{g.rstrip('/')}/{v}" in hidden[0],
-                           skip_dimensions=lambda g, d: (g, d) in hidden[1],
-                           skip_attributes=lambda g, v, a: (g, v) in hidden[2] and a in
-                           BOOKKEEPING_ATTRIBUTES)
+                           skip_variables=lambda g, v: f"{g.rstrip('/')}/{v}" in
+                           hidden.variables,
+                           skip_dimensions=lambda g, d: (g, d) in hidden.dimensions,
+                           skip_attributes=hidden.skips_attribute,
+                           skip_groups=lambda g: g in hidden.groups)
             finally:
                 out.close()
             file_format = source.data_model
@@ -980,8 +992,7 @@ class Dataset(_Aggregating, netCDF4.Dataset):  # type: ignore[misc]
     def _attach(self, master: _Master) -> None:
         """Present the aggregated variables found in the master's groups."""
         source_of_models = self._models_from_source(master)
-        hidden_vars: set[str] = set()
-        hidden_dims: set[tuple[str, str]] = set()
+        hidden = _Hidden()
         for group in list(_walk(self)):
             models = source_of_models(group)
             for model in models:
@@ -996,9 +1007,8 @@ class Dataset(_Aggregating, netCDF4.Dataset):  # type: ignore[misc]
                 written = np.zeros(model.grid.grid_shape, dtype=bool)
                 spec = self._spec_for(group, model, master) if master.writable else None
                 AggregatedVariable._attach(group, _VariableState(model, master, spec, written))
-                hidden_vars.update(model.bookkeeping_variables)
-                hidden_dims.update((group.path, d) for d in model.bookkeeping_dimensions)
-        _hide(self, hidden_vars, hidden_dims, master)
+                hidden.add(group.path, model)
+        _hide(self, hidden, master)
 
     def _models_from_source(self, master: _Master) -> Any:
         if master.writable:
@@ -1077,9 +1087,11 @@ class Dataset(_Aggregating, netCDF4.Dataset):  # type: ignore[misc]
         variables = list(_aggregated(self))
         for var in variables:
             var._finalize()
-        _set_conventions(self)
-        parser = CFAggregationParser()
-        for var in variables:
+        parsers = {var: parser_named(master.cfa_version or var._state.model.encoding)
+                   for var in variables}
+        if any(p.name == "CF-1.13" for p in parsers.values()) or not variables:
+            _set_conventions(self)
+        for var, parser in parsers.items():
             parser.write(var._state.model, var._grp)
         master.handles.close_all()
         super().close()
@@ -1214,31 +1226,48 @@ def _is_master(filename: Any) -> bool:
         ds.close()
 
 
-_Hidden = tuple[set[str], set[tuple[str, str]], set[tuple[str, str]]]
+@dataclass
+class _Hidden:
+    """What a working copy of a master leaves out: the aggregation bookkeeping."""
+
+    variables: set[str] = field(default_factory=set)
+    dimensions: set[tuple[str, str]] = field(default_factory=set)
+    attributes: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    groups: set[str] = field(default_factory=set)
+
+    def add(self, group_path: str, model: AggregationModel) -> None:
+        """Record the bookkeeping of one aggregated variable."""
+        self.variables.update(model.bookkeeping_variables)
+        self.dimensions.update((group_path, d) for d in model.bookkeeping_dimensions)
+        self.attributes[(group_path, model.name)] = model.bookkeeping_attributes
+        self.groups.update(model.bookkeeping_groups)
+
+    def skips_attribute(self, group_path: str, variable: str | None, name: str) -> bool:
+        """Whether the attribute ``name`` of ``variable`` is bookkeeping."""
+        return variable is not None and name in self.attributes.get((group_path, variable), ())
 
 
 def _bookkeeping(source: Any, target: str,
                  ) -> tuple[_Hidden, dict[str, list[AggregationModel]]]:
     """Read the models of a master, and what a working copy of it leaves out."""
     context = MasterContext(target)
-    variables: set[str] = set()
-    dimensions: set[tuple[str, str]] = set()
-    scalars: set[tuple[str, str]] = set()
+    hidden = _Hidden()
     models: dict[str, list[AggregationModel]] = {}
     for group in _walk(source):
         parser = parser_for_group(group)
         found = parser.read(group, context) if parser else []
         for model in found:
-            model.grid.load()
-            variables.update(model.bookkeeping_variables)
-            dimensions.update((group.path, d) for d in model.bookkeeping_dimensions)
-            scalars.add((group.path, model.name))
+            _, uris = model.grid.load()
+            if any(master_variable(str(uri)) for uri in uris.ravel()):
+                raise UnsupportedFeatureError(
+                    f"{target!r} stores fragments of {model.name!r} inside the master "
+                    "(CFA-0.6.2); semsl reads it but cannot update it")
+            hidden.add(group.path, model)
         models[group.path] = found
-    return (variables, dimensions, scalars), models
+    return hidden, models
 
 
-def _hide(root: Any, variables: set[str], dimensions: set[tuple[str, str]],
-          master: _Master) -> None:
+def _hide(root: Any, hidden: _Hidden, master: _Master) -> None:
     """Remove the aggregation bookkeeping from what users see.
 
     Length carriers (see :func:`_extend_dimension`) are remembered in ``master`` so
@@ -1251,20 +1280,41 @@ def _hide(root: Any, variables: set[str], dimensions: set[tuple[str, str]],
             path = f"{group.path.rstrip('/')}/{name}"
             if _LENGTH_ROLE in var.ncattrs():
                 master.carriers[(group.path, var.dimensions[0])] = group.variables.pop(name)
-            elif path in variables:
+            elif path in hidden.variables:
                 del group.variables[name]
             else:
                 used.update(var.dimensions)
-    for path, name in dimensions:
+    for path, name in hidden.dimensions:
         if name in used:
             continue
         for group in _walk(root):
             if group.path == path:
                 group.dimensions.pop(name, None)
+    for path in sorted(hidden.groups, reverse=True):  # e.g. CFA-0.5's cfa_<var> groups
+        parent, _, leaf = path.rstrip("/").rpartition("/")
+        for group in _walk(root):
+            if group.path == (parent or "/"):
+                group.groups.pop(leaf, None)
+
+
+def _writable_encoding(name: str | None, master: _Master) -> str | None:
+    """Check a requested encoding: it must be one semsl writes, in this format."""
+    if name is None:
+        return None
+    parser = parser_named(name)
+    if parser.name == "CFA-0.6.2":
+        raise UnsupportedFeatureError(
+            "semsl reads CFA-0.6.2 but writes CF-1.13, CFA-0.5 or CFA-0.4")
+    if parser.name == "CFA-0.5" and master.file_format != "NETCDF4":
+        raise UnsupportedFeatureError("CFA-0.5 needs a netCDF-4 master (format='CFA4')")
+    if not master.writable:
+        raise ValueError("cfa_version applies when writing an aggregated dataset")
+    return parser.name
 
 
 def _set_conventions(root: Any) -> None:
     """Declare CF-1.13 (the aggregation conventions) in ``Conventions``."""
     current = str(root.getncattr("Conventions")) if "Conventions" in root.ncattrs() else ""
-    tokens = [t for t in current.replace(",", " ").split() if not t.startswith("CF-")]
+    tokens = [t for t in current.replace(",", " ").split()
+              if not t.startswith(("CF-", "CFA-"))]
     root.setncattr("Conventions", " ".join(["CF-1.13", *tokens]))

@@ -26,7 +26,7 @@ from semsl.errors import AggregationFormatError, UnsupportedFeatureError
 from semsl.parsers.base import MasterContext, register_parser
 from semsl.resources import NETCDF_LOCK
 
-__all__ = ["BOOKKEEPING_ATTRIBUTES", "FRAGMENT_SHAPE", "CFAggregationParser"]
+__all__ = ["BOOKKEEPING_ATTRIBUTES", "FRAGMENT_SHAPE", "CFAggregationParser", "uses_cfa06_terms"]
 
 #: semsl's record of the nominal fragment shape (the map only holds actual lengths, and
 #: an unlimited dimension grows by fragments of this length).
@@ -37,6 +37,7 @@ BOOKKEEPING_ATTRIBUTES = ("aggregated_dimensions", "aggregated_data", FRAGMENT_S
 _TERM = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*([^\s:]+)\s*")
 _FILE_TERMS = frozenset({"map", "uris", "identifiers"})
 _VALUE_TERMS = frozenset({"map", "unique_values"})
+_CFA06_TERMS = frozenset({"location", "file", "format", "address"})
 
 
 class CFAggregationParser:
@@ -45,8 +46,9 @@ class CFAggregationParser:
     name = "CF-1.13"
 
     def detect(self, group: Any) -> bool:
-        """Whether any variable of ``group`` has an ``aggregated_dimensions`` attribute."""
-        return any("aggregated_dimensions" in v.ncattrs() for v in group.variables.values())
+        """Whether ``group`` has an aggregation variable that does not use CFA-0.6 terms."""
+        return any("aggregated_dimensions" in v.ncattrs() and not uses_cfa06_terms(v)
+                   for v in group.variables.values())
 
     def read(self, group: Any, context: MasterContext) -> list[AggregatedVariable]:
         """Return every aggregation variable of ``group`` with its fragment grid."""
@@ -116,6 +118,18 @@ class CFAggregationParser:
                         np.asarray(grid.identifiers, dtype=object)))
         _describe(scalar, model, grid,
                   f"map: {map_name} uris: {uris_name} identifiers: {ids_name}")
+
+
+def uses_cfa06_terms(var: Any) -> bool:
+    """Whether ``aggregated_data`` uses CFA-0.6.2 terms and none of CF-1.13's.
+
+    Those variables belong to :mod:`semsl.parsers.cfa06` (its keywords are
+    case-insensitive); anything else with ``aggregated_dimensions`` is CF-1.13's.
+    """
+    text = str(var.getncattr("aggregated_data")) if "aggregated_data" in var.ncattrs() else ""
+    keys = {match.group(1) for match in _TERM.finditer(text)}
+    legacy = {k.lower() for k in keys} & _CFA06_TERMS
+    return bool(legacy) and not keys & (_FILE_TERMS | _VALUE_TERMS)
 
 
 def _describe(scalar: Any, model: AggregatedVariable, grid: FragmentGrid, data: str) -> None:
