@@ -283,6 +283,10 @@ class FragmentInfo:
         """The shape of fragment ``index``."""
         return self._grid.fragment_shape(tuple(index))
 
+    def identifier(self, index: Sequence[int]) -> str:
+        """The name of the variable inside fragment ``index``."""
+        return self._grid.identifier(tuple(index))
+
     def uri(self, index: Sequence[int]) -> str:
         """The URI recorded for fragment ``index`` (``""`` if it was never written)."""
         return self._grid.uri(tuple(index)) or ""
