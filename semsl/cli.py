@@ -17,10 +17,11 @@ import json
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from semsl._version import __version__
-from semsl.archive._common import Console, Problem
+from semsl.archive._common import Console, InputError, Problem
 from semsl.config import parse_size
 
 __all__ = ["build_parser", "main"]
@@ -93,6 +94,34 @@ def _move(args: argparse.Namespace, console: Console) -> _Result:
 
     options = MoveOptions(args.copy, args.jobs, args.overwrite, args.include_external)
     return move(args.source, args.dest, options, console)
+
+
+@dataclass
+class _Converted:
+    """What ``semsl convert`` did."""
+
+    source: str
+    dest: str
+    encoding: str
+    problems: list[Problem] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "dest": self.dest, "encoding": self.encoding,
+                "problems": []}
+
+    def to_text(self) -> list[str]:
+        return [f"wrote {self.dest} ({self.encoding}) from {self.source}; fragments "
+                "untouched"]
+
+
+def _convert(args: argparse.Namespace, console: Console) -> _Result:
+    from semsl.archive._common import exists  # noqa: PLC0415
+    from semsl.convert import convert  # noqa: PLC0415
+
+    if exists(args.dest) and not args.overwrite:
+        raise InputError(f"{args.dest} exists; pass --overwrite to replace it")
+    convert(args.source, args.dest, cfa_version=args.cfa_version)
+    return _Converted(args.source, args.dest, args.cfa_version)
 
 
 # --------------------------------------------------------------------------- parser
@@ -171,6 +200,11 @@ example:
   semsl verify run1/tas.nca --jobs 16
       exit code 0: every fragment is there and fits; 1: the problems are listed
 """,
+    "convert": """\
+example:
+  semsl convert old/tas.nca new/tas.nca --cfa-version CF-1.13
+      reads a CFA-0.4/0.5/0.6.2 (or CF-1.13) master and writes it in CF-1.13 form
+""",
     "mv": """\
 example:
   semsl mv run1/tas.nca s3://bucket/run1/tas.nca
@@ -215,6 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
     _verify_arguments(command("verify", "Check every fragment of a master.", _verify))
     _move_arguments(command("mv", "Move or copy a whole archive (master and fragments).",
                             _move))
+    sub = command("convert", "Rewrite a master in another aggregation encoding; the "
+                             "fragments stay as they are.", _convert)
+    sub.add_argument("source", metavar="MASTER")
+    sub.add_argument("dest", metavar="DEST")
+    sub.add_argument("--cfa-version", default="CF-1.13",
+                     choices=["CF-1.13", "CFA-0.5", "CFA-0.4"],
+                     help="the encoding to write (default CF-1.13)")
+    sub.add_argument("--overwrite", action="store_true", help="replace an existing DEST")
     return parser
 
 

@@ -114,3 +114,25 @@ def test_parser_is_importable_without_side_effects() -> None:
     assert args.command == "mv"
     assert args.copy
     assert args.verbose
+
+
+def test_convert_rewrites_the_master(tmp_path: Path) -> None:
+    import numpy as np
+
+    import semsl
+
+    master = tmp_path / "m.nca"
+    with semsl.Dataset(master, "w", format="CFA4", cfa_version="CFA-0.4") as ds:
+        ds.createDimension("x", 4)
+        ds.createVariable("v", "f8", ("x",), subarray_shape=(2,))[:] = np.arange(4.0)
+    out = tmp_path / "new" / "m.nca"
+    out.parent.mkdir()
+    done = semsl_cli(tmp_path, "convert", str(master), str(out), "--json")
+    assert done.returncode == 0, done.stderr
+    assert as_json(done)["encoding"] == "CF-1.13"
+    with semsl.Dataset(out) as ds:
+        assert ds["v"].fragments.encoding == "CF-1.13"
+        assert ds["v"][:].tolist() == [0.0, 1.0, 2.0, 3.0]
+    again = semsl_cli(tmp_path, "convert", str(master), str(out))
+    assert again.returncode == 2
+    assert "--overwrite" in again.stderr
