@@ -36,6 +36,7 @@ from semsl.archive._common import (
     walk,
 )
 from semsl.backends import registry
+from semsl.cfa import checksums
 from semsl.cfa import fragments as frag
 from semsl.cfa.canonical import MasterRules, adapter_for
 from semsl.cfa.model import AggregatedVariable
@@ -93,6 +94,8 @@ class Task:
     unlimited: tuple[bool, ...]
     master_shape: tuple[int, ...]
     rules: MasterRules
+    #: The data checksum the master records ("" for none, or when not compared).
+    checksum: str = ""
 
     @property
     def subject(self) -> str:
@@ -132,18 +135,15 @@ class VerifyResult:
 def recorded_checksums(model: AggregatedVariable) -> npt.NDArray[np.object_] | None:
     """The checksum the master records for each fragment of ``model``, if any.
 
-    The hook for fragment checksums: masters do not record them yet, so this returns
-    ``None`` and ``verify --checksums`` says :data:`CHECKSUMS_NOT_RECORDED`.  When the
-    writer records them, return them here (grid-shaped, ``""`` where none) and compare
-    them in :func:`_checksum_problems`.
+    Grid-shaped, ``""`` where none was recorded; ``None`` when the master records no
+    checksums (written before semsl recorded them, or by another tool).
     """
-    del model
-    return None
+    return model.grid.checksums
 
 
 def verify(master: str, options: VerifyOptions, console: Console) -> VerifyResult:
     """Check every fragment of ``master``; see the module docstring."""
-    tasks, unwritten, models = fragment_tasks(master)
+    tasks, unwritten, models = fragment_tasks(master, with_checksums=options.checksums)
     result = VerifyResult(master, len(tasks), unwritten, options.read_values)
     if options.checksums:
         recorded = [recorded_checksums(m) for m in models]
@@ -155,7 +155,8 @@ def verify(master: str, options: VerifyOptions, console: Console) -> VerifyResul
     return result
 
 
-def fragment_tasks(master: str) -> tuple[list[Task], int, list[AggregatedVariable]]:
+def fragment_tasks(master: str, *, with_checksums: bool = False,
+                   ) -> tuple[list[Task], int, list[AggregatedVariable]]:
     """Every recorded fragment of ``master``, the number never written, and the models."""
     tasks: list[Task] = []
     unwritten = 0
@@ -168,13 +169,14 @@ def fragment_tasks(master: str) -> tuple[list[Task], int, list[AggregatedVariabl
                 if model.grid.unique is not None:  # constant fragments: no files
                     continue
                 models.append(model)
-                found, missing = _tasks(group, model, folder)
+                found, missing = _tasks(group, model, folder, with_checksums)
                 tasks += found
                 unwritten += missing
     return tasks, unwritten, models
 
 
-def _tasks(group: Any, model: AggregatedVariable, folder: str) -> tuple[list[Task], int]:
+def _tasks(group: Any, model: AggregatedVariable, folder: str, with_checksums: bool,
+           ) -> tuple[list[Task], int]:
     grid = model.grid
     present, uris = grid.load()
     scalar = group.variables[model.name]
@@ -187,10 +189,12 @@ def _tasks(group: Any, model: AggregatedVariable, folder: str) -> tuple[list[Tas
     for raw_index in np.argwhere(present):
         index = tuple(int(i) for i in raw_index)
         where = grid.fragment_slices(index)
+        recorded = grid.checksums
+        checksum = str(recorded[index]) if with_checksums and recorded is not None else ""
         tasks.append(Task(path, index, frag.resolve_uri(str(uris[index]), folder),
                           grid.identifier(index), tuple(s.start for s in where),
                           grid.fragment_shape(index), model.dimensions, unlimited,
-                          grid.shape, rules))
+                          grid.shape, rules, checksum))
     return tasks, int(present.size - np.count_nonzero(present))
 
 
@@ -230,6 +234,11 @@ def _check_open(ds: Any, task: Task, read_values: bool) -> list[Problem]:
     problems = _fits(var, task) + _place(ds, var, task)
     if read_values and not problems:
         problems += _readable(var, task)
+    if task.checksum and not problems:
+        var.set_auto_maskandscale(False)
+        if checksums.data_checksum(np.asarray(var[...])) != task.checksum:
+            problems.append(Problem(task.subject, "corrupted: its data do not match the "
+                                                  "checksum recorded in the master"))
     return problems
 
 

@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from semsl.backends import registry
+from semsl.cfa import checksums
 from semsl.cfa.canonical import Adapter, MasterRules, adapter_for
 from semsl.errors import (
     FragmentDtypeError,
@@ -55,6 +56,7 @@ __all__ = [
     "check_fragment",
     "create_fragment",
     "fetch_many",
+    "fragment_checksum",
     "fragment_name",
     "open_bytes",
     "open_fragment",
@@ -489,6 +491,14 @@ def _write_coordinate(ds: Any, dim: str, values: npt.NDArray[Any],
     _raw(var)
     if len(values):
         var[: len(values)] = values
+
+
+def fragment_checksum(entry: OpenFragment, identifier: str) -> str:
+    """The checksum of a fragment's raw values (see :mod:`semsl.cfa.checksums`)."""
+    var = fragment_variable(entry.dataset, identifier)
+    with NETCDF_LOCK:
+        _raw(var)
+        return checksums.data_checksum(np.asarray(var[...]))
 
 
 def fragment_variable(ds: Any, identifier: str) -> Any:

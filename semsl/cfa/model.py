@@ -130,6 +130,9 @@ class FragmentGrid:
     block_shape
         The nominal fragment shape used to extend the grid along an unlimited
         dimension, when known.
+    checksums
+        Per fragment, the checksum of its data recorded when it was written (``""``
+        where none is known); ``None`` when the master records none.
     unique
         For a grid of constant fragments (CF-1.13 ``unique_values``): the value of
         each fragment, masked where the fragment is wholly missing; no files.
@@ -141,6 +144,7 @@ class FragmentGrid:
     identifiers: str | npt.NDArray[np.object_] = ""
     block_shape: tuple[int, ...] | None = None
     unique: np.ma.MaskedArray[Any, Any] | None = None
+    checksums: npt.NDArray[np.object_] | None = None
 
     @classmethod
     def regular(cls, shape: Sequence[int], block_shape: Sequence[int], identifier: str,
@@ -205,6 +209,15 @@ class FragmentGrid:
             self.present = np.asarray(uris != "", dtype=bool).reshape(self.grid_shape)
         return self.present, uris
 
+    def record_checksum(self, index: tuple[int, ...], checksum: str) -> None:
+        """Record the data checksum of fragment ``index``."""
+        if self.checksums is None or self.checksums.shape != self.grid_shape:
+            old = self.checksums
+            self.checksums = np.full(self.grid_shape, "", dtype=object)
+            if old is not None:
+                self.checksums[tuple(slice(0, n) for n in old.shape)] = old
+        self.checksums[index] = checksum
+
     def record(self, index: tuple[int, ...], uri: str) -> None:
         """Record that fragment ``index`` now exists at ``uri``."""
         present, uris = self.load()
@@ -254,6 +267,8 @@ class FragmentGrid:
         pad[axis] = (0, extra)
         self.present = np.pad(present, pad, constant_values=False)
         self.uris = np.pad(uris, pad, constant_values="")
+        if self.checksums is not None:
+            self.checksums = np.pad(self.checksums, pad, constant_values="")
         if not isinstance(self.identifiers, str):
             first = self.identifiers.flat[0] if self.identifiers.size else ""
             self.identifiers = np.pad(self.identifiers, pad, constant_values=first)

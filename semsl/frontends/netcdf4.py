@@ -574,6 +574,7 @@ class AggregatedVariable(netCDF4.Variable):  # type: ignore[misc,type-arg]
             entry = self._open_for_write(index)
             frag.write_metadata(entry, grid.identifier(index),
                                 self._metadata(index, global_attrs, var_attrs), self._fill())
+            grid.record_checksum(index, frag.fragment_checksum(entry, grid.identifier(index)))
         state.written[...] = False
 
     def _metadata(self, index: tuple[int, ...], global_attrs: dict[str, Any],

@@ -21,6 +21,7 @@ import netCDF4
 import numpy as np
 import numpy.typing as npt
 
+from semsl.cfa import checksums
 from semsl.cfa.model import AggregatedVariable, FragmentGrid, LazyStrings, boundaries_from_lengths
 from semsl.errors import AggregationFormatError, UnsupportedFeatureError
 from semsl.parsers.base import MasterContext, register_parser
@@ -32,7 +33,8 @@ __all__ = ["BOOKKEEPING_ATTRIBUTES", "FRAGMENT_SHAPE", "CFAggregationParser", "u
 #: an unlimited dimension grows by fragments of this length).
 FRAGMENT_SHAPE = "semsl_fragment_shape"
 #: Attributes of an aggregation variable that describe the aggregation, not the data.
-BOOKKEEPING_ATTRIBUTES = ("aggregated_dimensions", "aggregated_data", FRAGMENT_SHAPE)
+BOOKKEEPING_ATTRIBUTES = ("aggregated_dimensions", "aggregated_data", FRAGMENT_SHAPE,
+                          checksums.ATTRIBUTE)
 
 _TERM = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*([^\s:]+)\s*")
 _FILE_TERMS = frozenset({"map", "uris", "identifiers"})
@@ -79,6 +81,8 @@ class CFAggregationParser:
                                                                where)))
         identifiers = _identifiers(ids_var, grid_shape, where)
         grid = FragmentGrid(bounds, None, uris, identifiers, block)
+        if checksums.ATTRIBUTE in var.ncattrs():
+            grid.checksums = checksums.decode(var.getncattr(checksums.ATTRIBUTE), grid_shape)
         return self._model(group, var, dims, grid, (map_var, uris_var, ids_var))
 
     def _model(self, group: Any, var: Any, dims: tuple[str, ...], grid: FragmentGrid,
@@ -118,6 +122,8 @@ class CFAggregationParser:
                         np.asarray(grid.identifiers, dtype=object)))
         _describe(scalar, model, grid,
                   f"map: {map_name} uris: {uris_name} identifiers: {ids_name}")
+        if grid.checksums is not None and grid.checksums.shape == uris.shape:
+            scalar.setncattr(checksums.ATTRIBUTE, checksums.encode(grid.checksums))
 
 
 def uses_cfa06_terms(var: Any) -> bool:

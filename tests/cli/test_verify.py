@@ -25,7 +25,7 @@ def test_verify_finds_missing_truncated_and_corrupted_fragments(tmp_path: Path) 
     assert proc.returncode == 0, proc.stderr
     assert "4 fragment(s) checked" in proc.stdout
     assert "OK" in proc.stdout
-    assert "checksums: not recorded by this master" in proc.stdout
+    assert "checksums: compared" in proc.stdout
     folder = tmp_path / "a"
     (folder / "a.v.0.0.nc").unlink()  # missing
     truncated = folder / "a.v.1.0.nc"
@@ -67,3 +67,31 @@ def test_verify_on_s3(tmp_path: Path, s3: str) -> None:
     assert proc.returncode == 1
     assert proc.stdout.count("problem:") == 1
     assert "a.v.3.0.nc: missing" in proc.stdout
+
+
+def test_verify_checksums_catch_changed_data(tmp_path: Path) -> None:
+    import netCDF4
+
+    _archive(str(tmp_path / "a.nca"))
+    with netCDF4.Dataset(tmp_path / "a" / "a.v.3.0.nc", "a") as frag:
+        frag["v"][1, 7] = -1.0  # still a valid file; only the data changed
+    plain = semsl_cli(tmp_path, "verify", "a.nca")
+    assert plain.returncode == 0
+    proc = semsl_cli(tmp_path, "verify", "a.nca", "--checksums", "--json")
+    assert proc.returncode == 1
+    report = as_json(proc)
+    assert report["checksums"] == "compared"
+    (problem,) = report["problems"]
+    assert "a.v.3.0.nc" in problem["subject"]
+    assert "checksum" in problem["message"]
+
+
+def test_old_masters_without_checksums_say_so(tmp_path: Path) -> None:
+    import netCDF4
+
+    _archive(str(tmp_path / "a.nca"))
+    with netCDF4.Dataset(tmp_path / "a.nca", "a") as raw:
+        raw["v"].delncattr("semsl_fragment_checksums")
+    proc = semsl_cli(tmp_path, "verify", "a.nca", "--checksums")
+    assert proc.returncode == 0
+    assert "checksums: not recorded by this master" in proc.stdout
