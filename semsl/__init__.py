@@ -36,6 +36,7 @@ from semsl._version import __version__
 from semsl.convert import convert
 from semsl.errors import SemslError
 from semsl.frontends.netcdf4 import AggregatedVariable, Dataset, FragmentInfo, Group
+from semsl.frontends.xarray_write import to_semsl
 
 __all__ = [
     "AggregatedVariable",
@@ -66,6 +67,7 @@ __all__ = [
     "set_chunk_cache",
     "stringtoarr",
     "stringtochar",
+    "to_semsl",
 ]
 
 

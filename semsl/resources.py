@@ -85,8 +85,9 @@ class OpenFragment:
 
     def close_local(self) -> None:
         """Close the netCDF file (a remote fragment is not stored yet)."""
-        if self.dataset.isopen():
-            self.dataset.close()
+        with NETCDF_LOCK:
+            if self.dataset.isopen():
+                self.dataset.close()
 
 
 class HandleCache:

@@ -345,6 +345,16 @@ class AggregatedVariable(netCDF4.Variable):  # type: ignore[misc,type-arg]
         return FragmentInfo(grid.grid_shape, tuple(grid.boundaries),
                             self._state.model.encoding, grid, self._state.master.folder)
 
+    def to_dask(self, *, mask_and_scale: bool = True) -> Any:
+        """Return the variable as a dask array, one chunk per fragment (``semsl[dask]``).
+
+        The chunks' tasks open the master and fragments themselves, so the array works
+        on a distributed cluster.
+        """
+        from semsl.frontends.dask import to_dask  # noqa: PLC0415 (optional dependency)
+
+        return to_dask(self, mask_and_scale=mask_and_scale)
+
     def ncattrs(self) -> list[str]:
         """The variable's attributes, without the aggregation bookkeeping."""
         state: _VariableState | None = _get_slot(self, "_semsl")
@@ -1164,6 +1174,9 @@ def _release_at_exit() -> None:
         with contextlib.suppress(Exception):
             if ds.isopen():
                 ds.close()
+        master = _get_slot(ds, "_semsl")
+        if isinstance(master, _Master):
+            master.carriers.clear()  # hidden variables point back at the dataset
         with contextlib.suppress(Exception):
             for group in reversed(list(_walk(ds))):
                 group.variables.clear()
