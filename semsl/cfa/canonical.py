@@ -164,7 +164,8 @@ def units_converter(source: Any, target: str | None, master: Mapping[str, Any],
 
     ``None`` when no conversion is needed; a string naming the problem when the units
     cannot be converted.  Reference-time units (``days since ...``) are converted with
-    cftime in the aggregation variable's calendar; other units need ``cf_units``.
+    cftime in the aggregation variable's calendar; other units need ``cf-units`` or
+    ``cfunits`` (UDUNITS-2).
     """
     if source is None or target is None or _same_units(str(source), target):
         return None
@@ -172,18 +173,32 @@ def units_converter(source: Any, target: str | None, master: Mapping[str, Any],
     if _SINCE.match(source) and _SINCE.match(target):
         calendar = str(master.get("calendar", "standard"))
         return _time_converter(source, target, calendar)
+    return _physical_converter(source, target)
+
+
+def _physical_converter(source: str, target: str) -> Callable[[Any], Any] | str:
+    """Convert with cf-units or cfunits (both UDUNITS-2), whichever is installed."""
     try:
         import cf_units  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415
     except ImportError:
-        return (f"units {source!r} differ from the aggregation's {target!r}; install "
-                "cf-units to convert them")
-    try:
-        src, dst = cf_units.Unit(source), cf_units.Unit(target)
+        cf_units = None
+    if cf_units is not None:
+        try:
+            src, dst = cf_units.Unit(source), cf_units.Unit(target)
+        except ValueError as err:
+            return f"units {source!r} or {target!r} are not understood ({err})"
         if not src.is_convertible(dst):
             return f"units {source!r} cannot be converted to {target!r}"
-    except ValueError as err:
-        return f"units {source!r} or {target!r} are not understood ({err})"
-    return lambda values: src.convert(values, dst)
+        return lambda values: src.convert(values, dst)
+    try:
+        import cfunits  # type: ignore[import-untyped, unused-ignore]  # noqa: PLC0415
+    except (ImportError, OSError):
+        return (f"units {source!r} differ from the aggregation's {target!r}; install "
+                "cf-units or cfunits (with the UDUNITS-2 library) to convert them")
+    src, dst = cfunits.Units(source), cfunits.Units(target)
+    if not (src.isvalid and dst.isvalid and src.equivalent(dst)):
+        return f"units {source!r} cannot be converted to {target!r}"
+    return lambda values: cfunits.Units.conform(values, src, dst)
 
 
 def _same_units(a: str, b: str) -> bool:

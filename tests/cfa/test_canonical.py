@@ -164,3 +164,18 @@ def test_converting_fragments_are_not_updated(tmp_path: Path) -> None:
         with pytest.raises(errors.UnsupportedFeatureError, match="canonical form"):
             ds["v"][0, 0] = 5.0
         np.testing.assert_array_equal(ds["v"][:], VALUES)
+
+
+def test_equivalent_units_are_converted(tmp_path: Path) -> None:
+    try:
+        import cfunits  # noqa: F401
+    except (ImportError, OSError):
+        pytest.skip("converting physical units needs cf-units or cfunits with UDUNITS-2 "
+                    "(Debian: libudunits2-0)")
+
+    def write(frag: Any, index: tuple[int, int]) -> None:
+        var, values = fragment(frag, VALUES[2 * index[0]: 2 * index[0] + 2], "f8")
+        var.units = "degC" if index[0] else "K"
+        var[:] = values - 273.15 if index[0] else values
+    with semsl.Dataset(build(tmp_path, {"units": "K"}, write, dtype="f8")) as ds:
+        np.testing.assert_allclose(ds["v"][:], VALUES)
