@@ -16,6 +16,7 @@ and the asynchronous one (:mod:`semsl.backends.s3_async`) cannot drift apart:
 
 from __future__ import annotations
 
+import abc
 import base64
 import hashlib
 import io
@@ -855,7 +856,7 @@ class S3WriteFile(io.RawIOBase):
 # ---------------------------------------------------------------- backend base
 
 
-class S3BackendBase:
+class S3BackendBase(abc.ABC):
     """What both S3 backends share: settings, URI parsing, ``open`` and the flags.
 
     Subclasses provide ``_stat``, ``_read_exact`` and ``_upload_source`` (synchronous;
@@ -921,6 +922,7 @@ write_buffer_size, cache_dir
         self.alias = alias
         self._init_state()
 
+    @abc.abstractmethod
     def _init_state(self) -> None:
         """Set up the connection state (called last by ``__init__``)."""
 
@@ -963,14 +965,17 @@ write_buffer_size, cache_dir
     def _multipart(self, size: int) -> bool:
         return self.settings.multipart_upload and size > self.settings.threshold
 
+    @abc.abstractmethod
     def _stat(self, loc: S3Location) -> tuple[int, str | None]:
-        raise NotImplementedError
+        """The object's size and ETag (each backend asks S3 its own way)."""
 
+    @abc.abstractmethod
     def _read_exact(self, loc: S3Location, etag: str | None, start: int, end: int) -> bytes:
-        raise NotImplementedError
+        """Bytes ``start:end`` of the object, exactly that many."""
 
+    @abc.abstractmethod
     def _upload_source(self, loc: S3Location, source: PartSource) -> None:
-        raise NotImplementedError
+        """Store ``source`` as the object (multipart when large)."""
 
 
 def content_total(response: dict[str, Any], received: int) -> int:
