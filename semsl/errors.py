@@ -12,8 +12,10 @@ from __future__ import annotations
 __all__ = [
     "AggregationFormatError",
     "ConfigError",
+    "FragmentChecksumError",
     "FragmentDtypeError",
     "FragmentError",
+    "FragmentLocationError",
     "FragmentNotFoundError",
     "FragmentReadError",
     "FragmentShapeError",
@@ -85,6 +87,18 @@ def _rebuild_fragment_error(
     err.master, err.variable, err.uri = master, variable, uri
     Exception.__init__(err, text)
     return err
+
+
+class FragmentLocationError(FragmentError, PermissionError):
+    """A fragment URI found in a master points outside the allowed locations.
+
+    By default only the master's own folder (or prefix) is allowed; more roots come from
+    the configuration's ``allowed_roots`` or ``Dataset(..., allowed_roots=[...])``.
+    """
+
+
+class FragmentChecksumError(FragmentError, ValueError):
+    """A fragment's data do not match the checksum recorded in the master."""
 
 
 class FragmentNotFoundError(FragmentError, FileNotFoundError):

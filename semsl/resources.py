@@ -75,6 +75,8 @@ class OpenFragment:
     nbytes: int = 0
     #: Per fragment variable, how its values become canonical (see semsl.cfa.canonical).
     adapters: dict[str, Any] = field(default_factory=dict)
+    #: Whether its data were checked against the master's checksum.
+    verified: bool = False
 
     def close(self) -> None:
         """Close the file if it is still open, and store it if it is remote."""

@@ -497,7 +497,8 @@ def fragment_checksum(entry: OpenFragment, identifier: str) -> str:
     """The checksum of a fragment's raw values (see :mod:`semsl.cfa.checksums`)."""
     var = fragment_variable(entry.dataset, identifier)
     with NETCDF_LOCK:
-        _raw(var)
+        if hasattr(var, "set_auto_maskandscale"):  # a netCDF4 variable, not a memory map
+            _raw(var)
         return checksums.data_checksum(np.asarray(var[...]))
 
 

@@ -40,11 +40,18 @@ from semsl.cfa import fastread
 from semsl.cfa import fragments as frag
 from semsl.cfa.canonical import MasterRules
 from semsl.cfa.indexing import covered, normalise_hyperslab, plan_pieces
+from semsl.cfa.locations import AllowedRoots
 from semsl.cfa.model import AggregatedVariable as AggregationModel
 from semsl.cfa.model import FragmentGrid, master_variable
 from semsl.cfa.splitter import axis_kind, choose_subarray_shape, validate_subarray_shape
 from semsl.config import DEFAULT_MAX_SUBARRAY_SIZE, get_config, parse_size
-from semsl.errors import MasterWriteError, SemslWarning, UnsupportedFeatureError
+from semsl.errors import (
+    FragmentChecksumError,
+    FragmentLocationError,
+    MasterWriteError,
+    SemslWarning,
+    UnsupportedFeatureError,
+)
 from semsl.parsers.base import MasterContext, parser_for_group, parser_named
 from semsl.parsers.cf_aggregation import BOOKKEEPING_ATTRIBUTES
 from semsl.resources import NETCDF_LOCK, HandleCache, OpenFragment
@@ -83,6 +90,10 @@ class _Master:
     scratch: str = field(default_factory=lambda: get_config().resources.cache_dir)
     #: Folder (or URI prefix) for new fragments; default: beside the master.
     fragment_location: str | None = None
+    #: Where fragments may be read from (see semsl.cfa.locations).
+    roots: AllowedRoots = field(default_factory=lambda: AllowedRoots(()))
+    #: Check each fragment's data against the master's checksum when it is opened.
+    verify_checksums: bool = False
     #: Encoding to write (None: CF-1.13 for new masters, the master's own on update).
     cfa_version: str | None = None
     #: Write fill-valued files for never-written fragments, so that every reader sees
@@ -409,10 +420,18 @@ class AggregatedVariable(netCDF4.Variable):  # type: ignore[misc,type-arg]
         return out
 
     def _location(self, index: tuple[int, ...]) -> str:
+        master = self._state.master
         uri = self._state.model.grid.uri(index) or ""
         if master_variable(uri) is not None:  # a fragment inside the master (CFA-0.6.2)
-            return self._state.master.target
-        return frag.resolve_uri(uri, self._state.master.folder)
+            return master.target
+        where = frag.resolve_uri(uri, master.folder)
+        if not master.roots.allows(where):
+            raise FragmentLocationError(
+                "the master names a fragment outside the allowed locations (its own folder "
+                "and allowed_roots); nothing was read. If you trust this master, pass "
+                "Dataset(..., allowed_roots=[...]) or add the location to allowed_roots in "
+                "the configuration", master=master.target, variable=self._path, uri=where)
+        return where
 
     def _prefetch(self, indices: list[tuple[int, ...]]) -> None:
         """Fetch the remote fragments a read needs concurrently, before opening them."""
@@ -451,7 +470,20 @@ class AggregatedVariable(netCDF4.Variable):  # type: ignore[misc,type-arg]
         frag.check_fragment(entry, grid.identifier(index), grid.fragment_shape(index),
                             self._rules(), self.dimensions, self._unlimited(), context,
                             writing=writable)
+        if state.master.verify_checksums and not entry.verified:
+            self._verify_checksum(entry, index, uri)
         return entry
+
+    def _verify_checksum(self, entry: OpenFragment, index: tuple[int, ...], uri: str) -> None:
+        recorded = self._state.model.grid.checksums
+        expected = str(recorded[index]) if recorded is not None else ""
+        if expected and frag.fragment_checksum(entry, self._state.model.grid.identifier(
+                index)) != expected:
+            raise FragmentChecksumError(
+                "the fragment's data do not match the checksum recorded in the master; "
+                "it was changed or corrupted after it was written",
+                master=self._state.master.target, variable=self._path, uri=uri)
+        entry.verified = True
 
     def _open_local_fast(self, path: str, index: tuple[int, ...], fallback: Any,
                          ) -> OpenFragment:
@@ -548,7 +580,9 @@ class AggregatedVariable(netCDF4.Variable):  # type: ignore[misc,type-arg]
         master = state.master
         name = frag.fragment_name(master.stem, self._path, index, grid.grid_shape,
                                   self._unlimited())
-        uri = registry.join(master.fragment_folder(state.fragment_location), name)
+        folder = master.fragment_folder(state.fragment_location)
+        master.roots.add(folder)  # what this writer chose, it may read back
+        uri = registry.join(folder, name)
         entry = master.handles.get(uri, True, functools.partial(
             frag.create_fragment, uri, spec, grid.fragment_shape(index),
             grid.identifier(index), scratch=master.scratch, block=grid.block_shape,
@@ -677,7 +711,7 @@ class _Aggregating:
         significant_digits: Any = None, quantize_mode: str = "BitGroom",
         fill_value: Any = None, chunk_cache: Any = None, *, aggregate: bool | None = None,
         subarray_shape: Sequence[int] | None = None,
-        max_subarray_size: int | str | None = None,
+        max_subarray_size: int | str | None = None, fragment_location: str | None = None,
     ) -> Any:
         """Create a variable, as ``netCDF4.Dataset.createVariable`` does.
 
@@ -695,6 +729,8 @@ class _Aggregating:
         max_subarray_size
             Largest fragment size when ``subarray_shape`` is not given (bytes or a
             string like ``"50MB"``; default 50 MB).
+        fragment_location
+            Folder or URI prefix for this variable's fragments (default: the dataset's).
 
         The other keywords are netCDF4's; for an aggregated variable the storage
         keywords (compression, chunking, endianness, quantization) apply to its
@@ -713,21 +749,26 @@ class _Aggregating:
             return nc.createGroup(folder).createVariable(
                 leaf, datatype, dimensions, least_significant_digit=least_significant_digit,
                 fill_value=fill_value, aggregate=aggregate, subarray_shape=subarray_shape,
-                max_subarray_size=max_subarray_size, **options)
+                max_subarray_size=max_subarray_size, fragment_location=fragment_location,
+                **options)
         master = _master_of(nc)
         dims = _dimension_names(dimensions)
         if master is None or not master.writable or not _should_aggregate(
                 varname, datatype, dims, aggregate, master):
-            if subarray_shape is not None or max_subarray_size is not None:
+            if subarray_shape is not None or max_subarray_size is not None or \
+                    fragment_location is not None:
                 raise ValueError(
-                    f"subarray_shape and max_subarray_size apply to aggregated variables; "
+                    f"subarray_shape, max_subarray_size and fragment_location apply to "
+                    f"aggregated variables; "
                     f"{varname!r} is not aggregated (use a CFA4/CFA3 dataset, and do not pass "
                     f"aggregate=False)")
             return netCDF4.Dataset.createVariable(
                 nc, varname, datatype, dimensions, least_significant_digit=
                 least_significant_digit, fill_value=fill_value, **options)
-        return _create_aggregated(nc, master, varname, datatype, dims, options, fill_value,
-                                  least_significant_digit, subarray_shape, max_subarray_size)
+        var = _create_aggregated(nc, master, varname, datatype, dims, options, fill_value,
+                                 least_significant_digit, subarray_shape, max_subarray_size)
+        var._state.fragment_location = fragment_location
+        return var
 
     def renameVariable(self, oldname: str, newname: str) -> None:
         """Rename a variable, as netCDF4 does (aggregated ones keep their fragments)."""
@@ -853,6 +894,14 @@ class Dataset(_Aggregating, netCDF4.Dataset):  # type: ignore[misc]
     strict_cf
         When writing, also store never-written fragments (as fill values) so that the
         master is a strict CF-1.13 aggregation for every reader.
+    allowed_roots
+        Folders or URI prefixes fragments may be read from, besides the master's own
+        folder and the configuration's ``allowed_roots``; given (or configured), a
+        fragment elsewhere raises :class:`~semsl.errors.FragmentLocationError` before
+        anything is opened (``[]`` limits reads to the master's folder).
+    verify_checksums
+        Check each fragment's data against the checksum the master records when the
+        fragment is first read (:class:`~semsl.errors.FragmentChecksumError`).
     cfa_version
         The aggregation encoding to write: ``"CF-1.13"`` (default for new masters),
         ``"CFA-0.5"`` (netCDF-4 masters) or ``"CFA-0.4"``; an updated master keeps its
@@ -867,7 +916,8 @@ class Dataset(_Aggregating, netCDF4.Dataset):  # type: ignore[misc]
                  parallel: bool = False, comm: Any = None, info: Any = None,
                  *, max_subarray_size: int | str | None = None, open_files: int | None = None,
                  fragment_location: str | None = None, strict_cf: bool = False,
-                 cfa_version: str | None = None, **kwargs: Any) -> None:
+                 cfa_version: str | None = None, allowed_roots: Sequence[str] | None = None,
+                 verify_checksums: bool = False, **kwargs: Any) -> None:
         _LIVE.add(self)
         if parallel or comm is not None or info is not None:
             raise UnsupportedFeatureError(
@@ -892,6 +942,12 @@ class Dataset(_Aggregating, netCDF4.Dataset):  # type: ignore[misc]
             master.fragment_location = fragment_location
             master.strict_cf = strict_cf
             master.cfa_version = _writable_encoding(cfa_version, master)
+            master.verify_checksums = verify_checksums
+            configured = [*get_config().allowed_roots, *(allowed_roots or ())]
+            master.roots = AllowedRoots(
+                [master.folder, *configured, *([fragment_location] if fragment_location
+                                               else [])],
+                enforced=bool(configured) or allowed_roots is not None)
             self._attach(master)
         elif fragment_location is not None:
             raise ValueError("fragment_location applies to aggregated datasets (CFA4/CFA3)")
