@@ -65,7 +65,7 @@ class CFAggregationParser:
         sizes = [_dimension(group, d, where) for d in dims]
         terms = _parse_terms(var, where)
         map_var = _variable(group, terms["map"], "map", where)
-        lengths = _map_rows(map_var, sizes, dims, where)
+        lengths = map_rows(map_var, sizes, dims, where)
         bounds = [boundaries_from_lengths(row) for row in lengths]
         grid_shape = tuple(len(row) for row in lengths)
         block = _block_shape(var, lengths)
@@ -238,11 +238,16 @@ def _dimension(group: Any, name: str, where: str) -> tuple[int, bool]:
         f"aggregated_dimensions names dimension {name!r}, which does not exist ({where})")
 
 
-def _map_rows(map_var: Any, sizes: list[tuple[int, bool]], dims: tuple[str, ...],
-              where: str) -> list[npt.NDArray[np.int64]]:
+def map_rows(map_var: Any, sizes: list[tuple[int, bool]], dims: tuple[str, ...],
+             where: str, term: str = "map") -> list[npt.NDArray[np.int64]]:
+    """Block lengths per aggregated dimension from a map (CFA-0.6.2: location) variable.
+
+    Rows are padded with missing values; each must sum to its dimension's size (at most
+    the size, for an unlimited dimension).
+    """
     if map_var.dtype.kind not in "iu":
-        raise AggregationFormatError(f"the map variable {map_var.name!r} must have an integer "
-                                     f"type, not {map_var.dtype} ({where})")
+        raise AggregationFormatError(f"the {term} variable {map_var.name!r} must have an "
+                                     f"integer type, not {map_var.dtype} ({where})")
     with NETCDF_LOCK:
         values = np.ma.masked_array(map_var[...])
     if not dims:
@@ -250,16 +255,16 @@ def _map_rows(map_var: Any, sizes: list[tuple[int, bool]], dims: tuple[str, ...]
     table = np.ma.atleast_2d(values)
     if values.ndim != 2 or table.shape[0] != len(dims):
         raise AggregationFormatError(
-            f"the map variable {map_var.name!r} has shape {values.shape}; it needs one row "
-            f"per aggregated dimension ({len(dims)}) ({where})")
+            f"the {term} variable {map_var.name!r} has shape {values.shape}; it needs one "
+            f"row per aggregated dimension ({len(dims)}) ({where})")
     rows = []
     for k, (dim, (size, unlimited)) in enumerate(zip(dims, sizes, strict=True)):
         row = np.asarray(table[k].compressed(), dtype=np.int64)
         total = int(row.sum())
         if (row < 0).any() or total > size or (total != size and not unlimited):
             raise AggregationFormatError(
-                f"map row {k} ({dim}) has block lengths {row.tolist()} summing to {total}, "
-                f"but dimension {dim!r} has size {size} ({where})")
+                f"{term} row {k} ({dim}) has block lengths {row.tolist()} summing to "
+                f"{total}, but dimension {dim!r} has size {size} ({where})")
         rows.append(row)
     return rows
 

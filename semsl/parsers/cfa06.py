@@ -41,9 +41,14 @@ from semsl.cfa.model import (
 )
 from semsl.errors import AggregationFormatError, UnsupportedFeatureError
 from semsl.parsers.base import MasterContext, register_parser
-from semsl.parsers.cf_aggregation import _dimension, _path, _variable, uses_cfa06_terms
+from semsl.parsers.cf_aggregation import (
+    _dimension,
+    _path,
+    _variable,
+    map_rows,
+    uses_cfa06_terms,
+)
 from semsl.parsers.cfa05 import read_strings
-from semsl.resources import NETCDF_LOCK
 
 __all__ = ["BOOKKEEPING_ATTRIBUTES", "CFA06Parser", "parse_substitutions"]
 
@@ -115,7 +120,7 @@ def _read_one(group: Any, var: Any, context: MasterContext) -> AggregatedVariabl
     sizes = [_dimension(group, d, where) for d in dims]
     terms = _parse_terms(var, where)
     found = {t: _variable(group, terms[t], t, where) for t in _TERMS}
-    lengths = _location_rows(found["location"], sizes, dims, where)
+    lengths = map_rows(found["location"], sizes, dims, where, "location")
     grid_shape = tuple(len(row) for row in lengths)
     files = _files(found["file"], grid_shape, where)
     addresses = _per_file(found["address"], files.shape, "address", where)
@@ -190,30 +195,6 @@ def parse_substitutions(text: str, where: str) -> dict[str, str]:
 
 
 # ------------------------------------------------------------- the definition variables
-
-
-def _location_rows(var: Any, sizes: list[tuple[int, bool]], dims: tuple[str, ...],
-                   where: str) -> list[IntArray]:
-    """Block lengths per dimension (rows padded with missing values, as CF-1.13's map)."""
-    if var.dtype.kind not in "iu":
-        raise AggregationFormatError(f"the location variable {var.name!r} must have an "
-                                     f"integer type, not {var.dtype} ({where})")
-    with NETCDF_LOCK:
-        table = np.ma.masked_array(var[...])
-    if table.ndim != 2 or table.shape[0] != len(dims):
-        raise AggregationFormatError(
-            f"the location variable {var.name!r} has shape {table.shape}; it needs one row "
-            f"per aggregated dimension ({len(dims)}) ({where})")
-    rows = []
-    for k, (dim, (size, unlimited)) in enumerate(zip(dims, sizes, strict=True)):
-        row = np.asarray(table[k].compressed(), dtype=np.int64)
-        total = int(row.sum())
-        if (row < 0).any() or total > size or (total != size and not unlimited):
-            raise AggregationFormatError(
-                f"location row {k} ({dim}) has fragment sizes {row.tolist()} summing to "
-                f"{total}, but dimension {dim!r} has size {size} ({where})")
-        rows.append(row)
-    return rows
 
 
 def _files(var: Any, grid_shape: tuple[int, ...], where: str) -> ObjectArray:
