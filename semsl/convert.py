@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from typing import Any
 
@@ -16,11 +15,10 @@ from semsl.cfa.model import AggregatedVariable
 from semsl.frontends.netcdf4 import (
     _bookkeeping,
     _download,
-    _set_conventions,
     _target,
-    _working_name,
 )
 from semsl.parsers.base import parser_named
+from semsl.parsers.cf_aggregation import set_conventions
 from semsl.resources import NETCDF_LOCK
 
 __all__ = ["convert"]
@@ -41,14 +39,9 @@ def convert(source: str | os.PathLike[str], target: str | os.PathLike[str], *,
         raise ValueError(f"convert {where.given!r} into a new file, not onto itself")
     parser = parser_named(cfa_version)
     local = where.uri if where.is_local else _download(where)
-    temp = _working_name(dest.given, remote=None if dest.is_local else dest)
     try:
-        _rewrite(local, _target(where), temp, _target(dest), parser)
-        _publish(temp, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(temp)
-        raise
+        with registry.building(dest.given) as temp:
+            _rewrite(local, _target(where), temp, _target(dest), parser)
     finally:
         if not where.is_local:
             os.remove(local)
@@ -67,7 +60,7 @@ def _rewrite(source_path: str, source_name: str, temp: str, target_name: str,
                        skip_attributes=hidden.skips_attribute,
                        skip_groups=lambda g: g in hidden.groups)
             if parser.name == "CF-1.13":
-                _set_conventions(out)
+                set_conventions(out)
             for path, found in models.items():
                 for model in found:
                     _rebase(model, registry.parent(source_name), registry.parent(target_name))
@@ -85,11 +78,3 @@ def _rebase(model: AggregatedVariable, old_folder: str, new_folder: str) -> None
         uri = str(uris[index])
         if uri and not uri.startswith("#"):
             uris[index] = frag.relative_uri(frag.resolve_uri(uri, old_folder), new_folder)
-
-
-def _publish(temp: str, dest: registry.Location) -> None:
-    if dest.is_local:
-        os.replace(temp, dest.uri)
-        return
-    dest.backend.put_file(temp, dest.uri)
-    os.remove(temp)

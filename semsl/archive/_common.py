@@ -10,7 +10,6 @@ import math
 import os
 import posixpath
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,9 +21,11 @@ import numpy.typing as npt
 
 from semsl.backends import registry
 from semsl.backends.base import ObjectInfo
+from semsl.backends.registry import store_file, working_file
 from semsl.cfa.fragments import open_bytes
 from semsl.config import get_config
 from semsl.errors import SemslError
+from semsl.parsers.cf_aggregation import set_conventions
 from semsl.resources import NETCDF_LOCK
 
 __all__ = [
@@ -255,34 +256,6 @@ def _expand_one(pattern: str) -> list[str]:
                   if fnmatch.fnmatchcase(info.uri, pattern))
 
 
-def working_file(target: str) -> str:
-    """A new empty local file to build ``target`` in before storing it.
-
-    Beside a local target (so that the final rename is atomic), else in the cache folder.
-    """
-    if registry.is_remote(target):
-        folder = get_config().resources.cache_dir
-    else:
-        folder = os.path.dirname(os.path.abspath(target))
-    os.makedirs(folder, exist_ok=True)
-    handle, path = tempfile.mkstemp(prefix=f".{basename(target)}.", suffix=".semsl-tmp",
-                                    dir=folder)
-    os.close(handle)
-    return path
-
-
-def store_file(path: str, target: str) -> None:
-    """Move the local file ``path`` to ``target`` (renamed locally, uploaded remotely)."""
-    where = registry.locate(target)
-    if where.is_local:
-        os.replace(path, where.uri)
-        return
-    try:
-        where.backend.put_file(path, where.uri)
-    finally:
-        os.remove(path)
-
-
 def copy_object(source: str, target: str) -> int:
     """Copy one object between any two storages; return its size in bytes."""
     src, dst = registry.locate(source), registry.locate(target)
@@ -351,13 +324,6 @@ def raw(var: Any) -> Any:
     with contextlib.suppress(AttributeError):
         var.set_auto_chartostring(False)
     return var
-
-
-def set_conventions(root: Any) -> None:
-    """Declare CF-1.13 (the aggregation conventions, CF section 2.8) in ``Conventions``."""
-    current = str(root.getncattr("Conventions")) if "Conventions" in root.ncattrs() else ""
-    tokens = [t for t in current.replace(",", " ").split() if not t.startswith("CF-")]
-    root.setncattr("Conventions", " ".join(["CF-1.13", *tokens]))
 
 
 def item_bytes(var: Any) -> int:

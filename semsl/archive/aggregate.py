@@ -46,9 +46,7 @@ from semsl.archive._common import (
     raw,
     set_conventions,
     slab_limit,
-    store_file,
     thread_map,
-    working_file,
 )
 from semsl.backends import registry
 from semsl.cfa.model import AggregatedVariable, FragmentGrid, boundaries_from_lengths
@@ -536,23 +534,16 @@ def _check_concatenated(reference: list[_File], dim: str) -> list[Problem]:
 
 def _write(master: str, plan: _Plan, dim: str) -> None:
     """Write the master to a working file, then store it as ``master``."""
-    temp = working_file(master)
-    try:
-        with open_netcdf(plan.reference[0].uri) as src:
-            out = netCDF4.Dataset(temp, "w", format=src.data_model)
-            try:
-                _structure(src, out, plan, dim)
-                _extras(out, plan, dim)
-                for name, files in plan.variables.items():
-                    _aggregation(out, name, files, dim, registry.parent(master))
-                set_conventions(out)
-            finally:
-                out.close()
-        store_file(temp, master)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(temp)
-        raise
+    with registry.building(master) as temp, open_netcdf(plan.reference[0].uri) as src:
+        out = netCDF4.Dataset(temp, "w", format=src.data_model)
+        try:
+            _structure(src, out, plan, dim)
+            _extras(out, plan, dim)
+            for name, files in plan.variables.items():
+                _aggregation(out, name, files, dim, registry.parent(master))
+            set_conventions(out)
+        finally:
+            out.close()
 
 
 def _structure(src: Any, out: Any, plan: _Plan, dim: str) -> None:

@@ -24,7 +24,6 @@ than coordinates are not stored in fragments and cannot be recovered.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 import posixpath
@@ -50,9 +49,7 @@ from semsl.archive._common import (
     open_netcdf,
     raw,
     set_conventions,
-    store_file,
     thread_map,
-    working_file,
 )
 from semsl.backends import registry
 from semsl.cfa.model import AggregatedVariable, FragmentGrid
@@ -384,8 +381,7 @@ def _write(master: str, layouts: list[_Layout], fragments: list[_Fragment],
            result: RebuildResult) -> None:
     if not layouts:
         raise InputError("no fragment can be used to rebuild the master")
-    temp = working_file(master)
-    try:
+    with registry.building(master) as temp:
         out = netCDF4.Dataset(temp, "w", format=cast(Any, layouts[0].reference.data_model))
         try:
             out.setncatts(layouts[0].reference.global_attrs)
@@ -394,11 +390,6 @@ def _write(master: str, layouts: list[_Layout], fragments: list[_Fragment],
             set_conventions(out)
         finally:
             out.close()
-        store_file(temp, master)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(temp)
-        raise
 
 
 def _variable(out: Any, layout: _Layout, fragments: list[_Fragment], master: str,

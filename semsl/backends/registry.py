@@ -14,9 +14,12 @@ Backends are created once per host and kept for the life of the process.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
+import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,11 +31,14 @@ from semsl.errors import UnsupportedFeatureError
 
 __all__ = [
     "Location",
+    "building",
     "is_remote",
     "join",
     "locate",
     "parent",
     "relative_reference",
+    "store_file",
+    "working_file",
 ]
 
 
@@ -190,6 +196,54 @@ def _s3_options(host: HostConfig | None, config: Config) -> dict[str, Any]:
             addressing_style=None if host.addressing_style == "auto" else host.addressing_style)
     options["cache_dir"] = config.resources.cache_dir
     return options
+
+
+def working_file(target: str) -> str:
+    """A new empty local file to build ``target`` in before :func:`store_file` puts it.
+
+    Beside a local target (so that the final rename is atomic), in the configured cache
+    folder for a remote one.
+    """
+    if is_remote(target):
+        folder = get_config().resources.cache_dir
+        name = posixpath.basename(urlsplit(target).path) or "object"
+    else:
+        folder, name = os.path.split(os.path.abspath(target))
+    os.makedirs(folder, exist_ok=True)
+    handle, path = tempfile.mkstemp(prefix=f".{name}.", suffix=".semsl-tmp", dir=folder)
+    os.close(handle)
+    return path
+
+
+def store_file(path: str, target: str) -> None:
+    """Put the local file ``path`` in place as ``target``.
+
+    Renamed over a local target, uploaded to a remote one; ``path`` is gone either way.
+    """
+    where = locate(target)
+    if where.is_local:
+        os.replace(path, where.uri)
+        return
+    try:
+        where.backend.put_file(path, where.uri)
+    finally:
+        os.remove(path)
+
+
+@contextlib.contextmanager
+def building(target: str) -> Iterator[str]:
+    """Yield a working file for ``target``; store it there if the block succeeds.
+
+    On any failure the working file is removed and ``target`` stays as it was.
+    """
+    path = working_file(target)
+    try:
+        yield path
+        store_file(path, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+        raise
 
 
 def reset() -> None:

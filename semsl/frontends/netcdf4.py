@@ -53,7 +53,7 @@ from semsl.errors import (
     UnsupportedFeatureError,
 )
 from semsl.parsers.base import MasterContext, parser_for_group, parser_named
-from semsl.parsers.cf_aggregation import BOOKKEEPING_ATTRIBUTES
+from semsl.parsers.cf_aggregation import BOOKKEEPING_ATTRIBUTES, set_conventions
 from semsl.resources import NETCDF_LOCK, HandleCache, OpenFragment
 
 __all__ = ["AggregatedVariable", "Dataset", "FragmentInfo", "Group"]
@@ -1161,18 +1161,14 @@ class Dataset(_Aggregating, netCDF4.Dataset):  # type: ignore[misc]
         parsers = {var: parser_named(master.cfa_version or var._state.model.encoding)
                    for var in variables}
         if any(p.name == "CF-1.13" for p in parsers.values()) or not variables:
-            _set_conventions(self)
+            set_conventions(self)
         for var, parser in parsers.items():
             parser.write(var._state.model, var._grp)
         master.handles.close_all()
         super().close()
         if master.temp is None:
             raise MasterWriteError(f"no working file to commit for {master.target!r}")
-        if master.remote is None:
-            os.replace(master.temp, master.target)
-        else:  # the master object goes last, after every fragment
-            master.remote.backend.put_file(master.temp, master.remote.uri)
-            os.remove(master.temp)
+        registry.store_file(master.temp, master.target)  # last, after every fragment
         master.committed = True
 
     def _close_remote(self, state: _Remote) -> Any:
@@ -1245,14 +1241,7 @@ def _release_at_exit() -> None:
 
 def _working_name(target: str, remote: Location | None = None) -> str:
     """A working file beside the target, or in the cache folder for a remote target."""
-    if remote is None:
-        folder, name = os.path.split(target)
-    else:
-        folder, name = get_config().resources.cache_dir, posixpath.basename(remote.uri)
-    os.makedirs(folder or ".", exist_ok=True)
-    handle, path = tempfile.mkstemp(prefix=f".{name}.", suffix=".semsl-tmp", dir=folder or ".")
-    os.close(handle)
-    return path
+    return registry.working_file(target if remote is None else remote.given)
 
 
 def _target(where: Location) -> str:
@@ -1384,11 +1373,3 @@ def _writable_encoding(name: str | None, master: _Master) -> str | None:
     if not master.writable:
         raise ValueError("cfa_version applies when writing an aggregated dataset")
     return parser.name
-
-
-def _set_conventions(root: Any) -> None:
-    """Declare CF-1.13 (the aggregation conventions) in ``Conventions``."""
-    current = str(root.getncattr("Conventions")) if "Conventions" in root.ncattrs() else ""
-    tokens = [t for t in current.replace(",", " ").split()
-              if not t.startswith(("CF-", "CFA-"))]
-    root.setncattr("Conventions", " ".join(["CF-1.13", *tokens]))

@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
-import tempfile
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -517,30 +516,16 @@ def write_master(plan: MasterPlan, written: Sequence[FragmentWritten]) -> None:
     for a remote one) and then renamed over the target or uploaded.
     """
     where = registry.locate(plan.target)
-    temp = _working_file(where)
+    temp = registry.working_file(where.given)
     try:
         _build_master(temp, plan, written)
-        if where.is_local:
-            os.replace(temp, where.uri)
-        else:
-            where.backend.put_file(temp, where.uri)
+        registry.store_file(temp, where.given)
     except Exception as err:
         raise MasterWriteError(f"writing the master {plan.target!r} failed ({err}); the "
                                "previous master, if any, is unchanged") from err
     finally:
         with contextlib.suppress(OSError):
             os.remove(temp)
-
-
-def _working_file(where: Location) -> str:
-    if where.is_local:
-        folder, name = os.path.split(where.uri)
-    else:
-        folder, name = get_config().resources.cache_dir, posixpath.basename(where.uri)
-    os.makedirs(folder or ".", exist_ok=True)
-    handle, path = tempfile.mkstemp(prefix=f".{name}.", suffix=".semsl-tmp", dir=folder or ".")
-    os.close(handle)
-    return path
 
 
 def _build_master(path: str, plan: MasterPlan, written: Sequence[FragmentWritten]) -> None:

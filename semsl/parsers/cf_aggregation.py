@@ -364,4 +364,12 @@ def _write_strings(group: Any, name: str, dims: list[str], values: npt.NDArray[A
     return name
 
 
+def set_conventions(root: Any) -> None:
+    """Declare CF-1.13 (the aggregation conventions) in ``Conventions``."""
+    current = str(root.getncattr("Conventions")) if "Conventions" in root.ncattrs() else ""
+    tokens = [t for t in current.replace(",", " ").split()
+              if not t.startswith(("CF-", "CFA-"))]
+    root.setncattr("Conventions", " ".join(["CF-1.13", *tokens]))
+
+
 register_parser(CFAggregationParser())
